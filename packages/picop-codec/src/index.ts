@@ -1,0 +1,16 @@
+export {
+  DEFAULT_MAX_LENGTH,
+  PICOP_GO_MAX_LENGTH,
+  SIGNATURE,
+  SPEC_MAX_LENGTH,
+} from './constants.js';
+export type { DecodedHeader, SignatureMatch } from './decode.js';
+export { decodeHeader, matchSignature } from './decode.js';
+export { encodeHeader } from './encode.js';
+export type { HeaderDecoderResult } from './HeaderDecoder.js';
+export { HeaderDecoder } from './HeaderDecoder.js';
+export type { CodecOptions, Dialect } from './options.js';
+export type { PicopErrorCode, PicopErrorOptions } from './PicopError.js';
+export { isPicopError, PicopError } from './PicopError.js';
+export type { FieldsInit } from './PicopFields.js';
+export { PicopFields } from './PicopFields.js';

@@ -1,0 +1,42 @@
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+// Checks the built packages (dist/) as a user installs them: `npm test` builds first.
+const root = fileURLToPath(new URL('..', import.meta.url));
+const packages = readdirSync(`${root}packages`).map((dir) => {
+  const pkg = JSON.parse(readFileSync(`${root}packages/${dir}/package.json`, 'utf8'));
+  return { dir, pkg };
+});
+
+function node(args: string[]): string {
+  return execFileSync(process.execPath, args, { cwd: root, encoding: 'utf8' });
+}
+
+describe('published packages', () => {
+  for (const { dir, pkg } of packages) {
+    describe(pkg.name, () => {
+      it('has what npm publish needs', () => {
+        expect(pkg.license).toBe('Apache-2.0');
+        expect(pkg.engines.node).toBe('>=20.19');
+        expect(pkg.files).toContain('dist');
+        expect(pkg.exports['.'].import.types).toMatch(/\.d\.mts$/);
+        expect(pkg.exports['.'].require.types).toMatch(/\.d\.ts$/);
+        expect(readFileSync(`${root}packages/${dir}/README.md`, 'utf8')).toContain('```');
+        if (pkg.name === '@picop/codec') expect(pkg.dependencies).toBeUndefined();
+      });
+
+      it('exports the same names to require() and import', () => {
+        const cjs = node(['-p', `Object.keys(require(${JSON.stringify(pkg.name)})).sort().join()`]);
+        const esm = node([
+          '--input-type=module',
+          '-e',
+          `import * as m from ${JSON.stringify(pkg.name)}; console.log(Object.keys(m).filter((k) => k !== 'default' && k !== 'module.exports').sort().join())`,
+        ]);
+        expect(cjs.trim().length).toBeGreaterThan(0);
+        expect(esm.trim()).toBe(cjs.trim());
+      });
+    });
+  }
+});
