@@ -1,0 +1,13 @@
+export { DEFAULT_BAGGAGE_KEY, DEFAULT_FIELD_NAME, DEFAULT_MAX_ENV_ID_LENGTH } from './constants.js';
+export type { EnvIdPropagatorOptions } from './EnvIdPropagator.js';
+export { EnvIdPropagator } from './EnvIdPropagator.js';
+export { envIdProblem, getEnvId, setEnvId, withEnvId } from './env-id.js';
+export type { HeaderForContextOptions } from './picop-carrier.js';
+export {
+  contextFromFields,
+  defaultConnectionPropagator,
+  fieldsForContext,
+  headerForContext,
+  picopFieldsGetter,
+  picopFieldsSetter,
+} from './picop-carrier.js';
