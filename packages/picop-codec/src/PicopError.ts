@@ -8,7 +8,8 @@ export type PicopErrorCode =
   | 'ERR_PICOP_TRUNCATED'
   | 'ERR_PICOP_TIMEOUT'
   | 'ERR_PICOP_INVALID_ARG'
-  | 'ERR_PICOP_INVALID_STATE';
+  | 'ERR_PICOP_INVALID_STATE'
+  | 'ERR_PICOP_TOO_MANY_CONTEXTS';
 
 export interface PicopErrorOptions {
   /** Byte offset from the start of the header where the problem was found. */

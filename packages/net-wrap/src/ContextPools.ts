@@ -1,0 +1,254 @@
+import {
+  type Context,
+  diag,
+  context as otelContext,
+  type TextMapPropagator,
+} from '@opentelemetry/api';
+import { type Dialect, PicopError, type PicopFields } from '@picop/codec';
+import {
+  defaultConnectionPropagator,
+  envIdProblem,
+  fieldsForContext,
+  getEnvId,
+  headerForContext,
+  setEnvId,
+} from '@picop/propagator';
+import { DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_POOLS, ENV_ID_VARIABLE } from './constants.js';
+
+/** What {@link ContextPools} passes to `create` for a new context. */
+export interface PoolContext {
+  /** The pool key. */
+  key: string;
+  /** The header fields of the context. */
+  fields: PicopFields;
+  /** The encoded header every socket of this client must start with (empty: send none). */
+  header: Buffer;
+  /** The Env-Id, if the context has one. */
+  envId: string | undefined;
+}
+
+/** Options of {@link ContextPools}. */
+export interface ContextPoolsOptions<T> {
+  /** Makes the client (a pool, a connection) for a context seen for the first time. */
+  create(pool: PoolContext): T;
+  /** Closes a client: on eviction, idle timeout and `close()`. May return a promise. */
+  destroy(client: T): void | Promise<void>;
+  /**
+   * Whether a client may be closed now (no query in flight, no subscription, no transaction).
+   * Busy clients are neither evicted nor closed when idle.
+   * @default () => true
+   */
+  isIdle?(client: T): boolean;
+  /**
+   * Most clients held at once; past it the least recently used idle one is closed.
+   * @default 32
+   */
+  max?: number;
+  /**
+   * Close a client unused for this long (0: never).
+   * @default 60000
+   */
+  idleTimeoutMs?: number;
+  /**
+   * Env-Id of work that runs with no Env-Id in its context (a consumer, a cron job).
+   * @default process.env.PICOP_ENV_ID
+   */
+  envId?: string;
+  /** @default `EnvIdPropagator` alone */
+  propagator?: TextMapPropagator;
+  /** @default 'spec' */
+  dialect?: Dialect;
+}
+
+interface Entry<T> {
+  client: T;
+  lastUsed: number;
+}
+
+/**
+ * A bounded map of per-context clients: one pool, connection or client per Env-Id (more exactly,
+ * per encoded header), created on first use. At most `max` clients; idle ones are closed after
+ * `idleTimeoutMs`. The building block of the mysql, redis and amqp wrappers.
+ *
+ * @example
+ * const pools = new ContextPools({
+ *   create: ({ header }) => mysql.createPool({ ...config, stream: () => connect({ ...addr, header }) }),
+ *   destroy: (pool) => pool.end(),
+ * });
+ * const pool = pools.acquire(); // the pool of the active context's Env-Id
+ */
+export class ContextPools<T> {
+  readonly #options: ContextPoolsOptions<T>;
+  readonly #entries = new Map<string, Entry<T>>();
+  readonly #max: number;
+  readonly #idleTimeoutMs: number;
+  readonly #fallbackEnvId: string | undefined;
+  // With the default propagator the header is a function of the Env-Id alone, so the Env-Id is the
+  // key: no encoding on the hot path. Another propagator's header is the key.
+  readonly #keyedByEnvId: boolean;
+  readonly #sweeper: NodeJS.Timeout | undefined;
+  readonly #closing: Array<Promise<void>> = [];
+  #closed = false;
+  #created = 0;
+  #evicted = 0;
+  #expired = 0;
+
+  constructor(options: ContextPoolsOptions<T>) {
+    this.#options = options;
+    this.#max = options.max ?? DEFAULT_MAX_POOLS;
+    this.#idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+    if (!Number.isInteger(this.#max) || this.#max < 1) {
+      throw new PicopError(
+        'ERR_PICOP_INVALID_ARG',
+        `\`max\` must be a positive integer, got ${this.#max}`,
+      );
+    }
+    if (!(this.#idleTimeoutMs >= 0)) {
+      throw new PicopError(
+        'ERR_PICOP_INVALID_ARG',
+        `\`idleTimeoutMs\` must be >= 0, got ${this.#idleTimeoutMs}`,
+      );
+    }
+    const fallback = options.envId ?? (process.env[ENV_ID_VARIABLE] || undefined);
+    const problem = fallback === undefined ? undefined : envIdProblem(fallback);
+    if (problem !== undefined) {
+      const source = options.envId === undefined ? ENV_ID_VARIABLE : '`envId`';
+      throw new PicopError(
+        'ERR_PICOP_INVALID_ARG',
+        `The fallback Env-Id from ${source} ${problem}`,
+      );
+    }
+    this.#fallbackEnvId = fallback;
+    this.#keyedByEnvId =
+      (options.propagator ?? defaultConnectionPropagator) === defaultConnectionPropagator;
+    if (this.#idleTimeoutMs > 0) {
+      this.#sweeper = setInterval(
+        () => this.#sweep(),
+        Math.max(10, Math.min(this.#idleTimeoutMs / 2, 30_000)),
+      );
+      this.#sweeper.unref();
+    }
+  }
+
+  /** Number of clients held. */
+  get size(): number {
+    return this.#entries.size;
+  }
+  /** Clients created so far. */
+  get created(): number {
+    return this.#created;
+  }
+  /** Clients closed to stay within `max`. */
+  get evicted(): number {
+    return this.#evicted;
+  }
+  /** Clients closed after `idleTimeoutMs` unused. */
+  get expired(): number {
+    return this.#expired;
+  }
+
+  /**
+   * The client for a context (default: the active one), created on first use. A context without
+   * Env-Id uses the fallback Env-Id, or else the client without context (empty header).
+   * Throws `ERR_PICOP_INVALID_STATE` after `close()`, and `ERR_PICOP_TOO_MANY_CONTEXTS` when `max`
+   * clients are all busy.
+   */
+  acquire(ctx: Context = otelContext.active()): T {
+    if (this.#closed) throw new PicopError('ERR_PICOP_INVALID_STATE', 'ContextPools is closed');
+    const envId = getEnvId(ctx);
+    if (envId === undefined && this.#fallbackEnvId !== undefined)
+      ctx = setEnvId(ctx, this.#fallbackEnvId);
+    const key = this.#keyedByEnvId
+      ? (envId ?? this.#fallbackEnvId ?? '')
+      : headerForContext(ctx, this.#options).toString('latin1');
+    const entry = this.#entries.get(key);
+    if (entry !== undefined) {
+      entry.lastUsed = performance.now();
+      return entry.client;
+    }
+    return this.#create(key, ctx);
+  }
+
+  /** The clients held, in creation order. */
+  *values(): IterableIterator<T> {
+    for (const entry of this.#entries.values()) yield entry.client;
+  }
+
+  /** Forgets a client that closed by itself, without destroying it. */
+  remove(client: T): boolean {
+    for (const [key, entry] of this.#entries) {
+      if (entry.client === client) return this.#entries.delete(key);
+    }
+    return false;
+  }
+
+  /** Destroys every client and waits for them; later `acquire` calls throw. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    if (this.#sweeper !== undefined) clearInterval(this.#sweeper);
+    for (const [key, entry] of this.#entries) this.#destroy(key, entry);
+    await Promise.all(this.#closing);
+  }
+
+  #create(key: string, ctx: Context): T {
+    if (this.#entries.size >= this.#max && !this.#evictOne()) {
+      throw new PicopError(
+        'ERR_PICOP_TOO_MANY_CONTEXTS',
+        `All ${this.#max} per-context clients are busy; a client for a new context cannot be opened: raise \`max\``,
+      );
+    }
+    const fields = fieldsForContext(ctx, this.#options.propagator);
+    const header = headerForContext(ctx, this.#options);
+    const client = this.#options.create({ key, fields, header, envId: getEnvId(ctx) });
+    this.#entries.set(key, { client, lastUsed: performance.now() });
+    this.#created++;
+    return client;
+  }
+
+  #isIdle(client: T): boolean {
+    try {
+      return this.#options.isIdle?.(client) ?? true;
+    } catch (err) {
+      diag.error('picop: ContextPools isIdle() threw; client kept', err);
+      return false;
+    }
+  }
+
+  #evictOne(): boolean {
+    let oldest: [string, Entry<T>] | undefined;
+    for (const item of this.#entries) {
+      if (
+        (oldest === undefined || item[1].lastUsed < oldest[1].lastUsed) &&
+        this.#isIdle(item[1].client)
+      )
+        oldest = item;
+    }
+    if (oldest === undefined) return false;
+    this.#destroy(...oldest);
+    this.#evicted++;
+    return true;
+  }
+
+  #sweep(): void {
+    const cutoff = performance.now() - this.#idleTimeoutMs;
+    for (const [key, entry] of this.#entries) {
+      if (entry.lastUsed <= cutoff && this.#isIdle(entry.client)) {
+        this.#destroy(key, entry);
+        this.#expired++;
+      }
+    }
+  }
+
+  #destroy(key: string, entry: Entry<T>): void {
+    this.#entries.delete(key);
+    const done = (async () => {
+      try {
+        await this.#options.destroy(entry.client);
+      } catch (err) {
+        diag.error(`picop: closing the client of context ${JSON.stringify(key)} failed`, err);
+      }
+    })();
+    this.#closing.push(done);
+    done.finally(() => this.#closing.splice(this.#closing.indexOf(done), 1));
+  }
+}

@@ -1,0 +1,172 @@
+import { ROOT_CONTEXT } from '@opentelemetry/api';
+import { ContextPools, type PoolContext } from '@picop/net-wrap';
+import { EnvIdPropagator, setEnvId, withEnvId } from '@picop/propagator';
+import { afterEach, describe, expect, it } from 'vitest';
+import { useContextManager } from './helpers.js';
+
+useContextManager();
+
+interface FakeClient {
+  pool: PoolContext;
+  busy: boolean;
+  destroyed: boolean;
+}
+
+function makePools(
+  options: Partial<ConstructorParameters<typeof ContextPools<FakeClient>>[0]> = {},
+) {
+  const destroyed: string[] = [];
+  const pools = new ContextPools<FakeClient>({
+    create: (pool) => ({ pool, busy: false, destroyed: false }),
+    destroy: (client) => {
+      client.destroyed = true;
+      destroyed.push(client.pool.key);
+    },
+    isIdle: (client) => !client.busy,
+    ...options,
+  });
+  return { pools, destroyed };
+}
+
+const inEnv = (envId: string) => setEnvId(ROOT_CONTEXT, envId);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('ContextPools', () => {
+  const saved = process.env.PICOP_ENV_ID;
+  afterEach(() => {
+    if (saved === undefined) delete process.env.PICOP_ENV_ID;
+    else process.env.PICOP_ENV_ID = saved;
+  });
+
+  it('creates one client per Env-Id on first use and returns it after', () => {
+    const { pools } = makePools();
+    const a = withEnvId('feature-1', () => pools.acquire());
+    expect(withEnvId('feature-1', () => pools.acquire())).toBe(a);
+    const b = pools.acquire(inEnv('feature-2'));
+    expect(b).not.toBe(a);
+    const none = pools.acquire(ROOT_CONTEXT);
+    expect([pools.size, pools.created]).toEqual([3, 3]);
+    expect(a.pool.envId).toBe('feature-1');
+    expect(a.pool.fields.get('env-id')).toBe('feature-1');
+    expect(a.pool.header.subarray(15).toString()).toBe('Env-Id:feature-1');
+    expect(none.pool.header.toString('hex')).toBe('0d0a0d0a000d0a515549540a010000');
+    expect(none.pool.envId).toBeUndefined();
+  });
+
+  it('closes the least recently used idle client past max', async () => {
+    const { pools, destroyed } = makePools({ max: 2 });
+    const a = pools.acquire(inEnv('a'));
+    await sleep(2);
+    pools.acquire(inEnv('b'));
+    await sleep(2);
+    pools.acquire(inEnv('a')); // a is now the most recently used
+    pools.acquire(inEnv('c'));
+    expect(destroyed).toEqual(['b']);
+    expect(pools.evicted).toBe(1);
+    expect(pools.size).toBe(2);
+    expect(a.destroyed).toBe(false);
+  });
+
+  it('never closes a busy client, and refuses a new context when all are busy', () => {
+    const { pools, destroyed } = makePools({ max: 2 });
+    pools.acquire(inEnv('a')).busy = true;
+    pools.acquire(inEnv('b')).busy = true;
+    expect(() => pools.acquire(inEnv('c'))).toThrow(
+      expect.objectContaining({ code: 'ERR_PICOP_TOO_MANY_CONTEXTS' }),
+    );
+    expect(destroyed).toEqual([]);
+    // Known contexts are still served.
+    expect(pools.acquire(inEnv('a')).pool.envId).toBe('a');
+  });
+
+  it('closes clients unused for idleTimeoutMs, but not busy ones', async () => {
+    const { pools, destroyed } = makePools({ idleTimeoutMs: 40 });
+    pools.acquire(inEnv('idle'));
+    pools.acquire(inEnv('busy')).busy = true;
+    await sleep(150);
+    expect(destroyed).toEqual(['idle']);
+    expect(pools.expired).toBe(1);
+    expect(pools.size).toBe(1);
+    await pools.close();
+  });
+
+  it('uses the envId option, then PICOP_ENV_ID, for work without an Env-Id', () => {
+    const { pools } = makePools({ envId: 'worker-env' });
+    expect(pools.acquire(ROOT_CONTEXT).pool.envId).toBe('worker-env');
+    expect(pools.acquire(inEnv('feature-1')).pool.envId).toBe('feature-1');
+    expect(pools.acquire(ROOT_CONTEXT)).toBe(pools.acquire(inEnv('worker-env')));
+
+    process.env.PICOP_ENV_ID = 'from-env-var';
+    const fromVar = makePools().pools;
+    expect(fromVar.acquire(ROOT_CONTEXT).pool.header.subarray(15).toString()).toBe(
+      'Env-Id:from-env-var',
+    );
+
+    process.env.PICOP_ENV_ID = 'bad value';
+    expect(() => makePools()).toThrow(expect.objectContaining({ code: 'ERR_PICOP_INVALID_ARG' }));
+  });
+
+  it('holds at most max clients for 10,000 distinct Env-Ids', () => {
+    const { pools, destroyed } = makePools({ max: 32 });
+    let most = 0;
+    for (let i = 0; i < 10_000; i++) {
+      pools.acquire(inEnv(`attacker-${i}`));
+      most = Math.max(most, pools.size);
+    }
+    expect(most).toBe(32);
+    expect(pools.created).toBe(10_000);
+    expect(pools.evicted).toBe(10_000 - 32);
+    expect(destroyed).toHaveLength(10_000 - 32);
+  });
+
+  it('keys by the encoded header with another propagator', () => {
+    const { pools } = makePools({ propagator: new EnvIdPropagator({ fieldName: 'Tenant' }) });
+    const t = pools.acquire(inEnv('t1'));
+    expect(t.pool.header.subarray(15).toString()).toBe('Tenant:t1');
+    expect(pools.acquire(inEnv('t1'))).toBe(t);
+    expect(t.pool.key).toBe(t.pool.header.toString('latin1'));
+  });
+
+  it('close() destroys everything, waits for async destroys, then refuses acquire()', async () => {
+    let finished = 0;
+    const pools = new ContextPools({
+      create: () => ({}),
+      destroy: async () => {
+        await sleep(20);
+        finished++;
+      },
+    });
+    pools.acquire(inEnv('a'));
+    pools.acquire(inEnv('b'));
+    await pools.close();
+    expect(finished).toBe(2);
+    expect(() => pools.acquire()).toThrow(
+      expect.objectContaining({ code: 'ERR_PICOP_INVALID_STATE' }),
+    );
+  });
+
+  it('reports a destroy that fails without throwing it into the caller', async () => {
+    const pools = new ContextPools({
+      create: () => ({}),
+      destroy: () => {
+        throw new Error('cannot close');
+      },
+      max: 1,
+    });
+    pools.acquire(inEnv('a'));
+    expect(() => pools.acquire(inEnv('b'))).not.toThrow();
+    await expect(pools.close()).resolves.toBeUndefined();
+  });
+
+  it('rejects bad options with ERR_PICOP_INVALID_ARG', () => {
+    expect(() => makePools({ max: 0 })).toThrow(
+      expect.objectContaining({ code: 'ERR_PICOP_INVALID_ARG' }),
+    );
+    expect(() => makePools({ idleTimeoutMs: -1 })).toThrow(
+      expect.objectContaining({ code: 'ERR_PICOP_INVALID_ARG' }),
+    );
+    expect(() => makePools({ envId: 'a\r\nb' })).toThrow(
+      expect.objectContaining({ code: 'ERR_PICOP_INVALID_ARG' }),
+    );
+  });
+});

@@ -1,0 +1,99 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { context } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { afterAll, beforeAll } from 'vitest';
+
+/** Registers the AsyncLocalStorage context manager for the test file, as the NodeSDK would. */
+export function useContextManager(): void {
+  beforeAll(() => {
+    context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+  });
+  afterAll(() => {
+    context.disable();
+  });
+}
+
+/** A self-signed certificate for 127.0.0.1 / localhost, made with openssl for this test run. */
+export function selfSignedCert(): { key: Buffer; cert: Buffer } {
+  const dir = mkdtempSync(join(tmpdir(), 'picop-cert-'));
+  try {
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-keyout',
+        join(dir, 'key.pem'),
+        '-out',
+        join(dir, 'cert.pem'),
+        '-days',
+        '1',
+        '-subj',
+        '/CN=localhost',
+        '-addext',
+        'subjectAltName=DNS:localhost,IP:127.0.0.1',
+      ],
+      { stdio: 'ignore' },
+    );
+    return { key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** A TCP server on 127.0.0.1 and a free port. */
+export async function listen(server: net.Server): Promise<number> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return (server.address() as net.AddressInfo).port;
+}
+
+/** A raw TCP server; `next()` resolves with the first `n` bytes of the next connection. */
+export async function recordingServer(n: number): Promise<{
+  port: number;
+  next: () => Promise<Buffer>;
+  server: net.Server;
+}> {
+  const waiting: Array<(bytes: Buffer) => void> = [];
+  const done: Buffer[] = [];
+  const server = net.createServer((socket) => {
+    const chunks: Buffer[] = [];
+    let length = 0;
+    socket.on('error', () => {});
+    socket.on('data', (chunk) => {
+      chunks.push(chunk);
+      length += chunk.length;
+      if (length >= n && length - chunk.length < n) {
+        const bytes = Buffer.concat(chunks).subarray(0, n);
+        const resolve = waiting.shift();
+        if (resolve) resolve(bytes);
+        else done.push(bytes);
+        socket.end();
+      }
+    });
+  });
+  const next = () =>
+    new Promise<Buffer>((resolve) => {
+      const bytes = done.shift();
+      if (bytes) resolve(bytes);
+      else waiting.push(resolve);
+    });
+  return { port: await listen(server), next, server };
+}
+
+export const once = <T = unknown>(emitter: NodeJS.EventEmitter, event: string): Promise<T> =>
+  new Promise((resolve) => emitter.once(event, (value: T) => resolve(value)));
+
+export const HEADER_FEATURE_1 = Buffer.concat([
+  Buffer.from('0d0a0d0a000d0a515549540a010010', 'hex'),
+  Buffer.from('Env-Id:feature-1'),
+]);
+export const EMPTY_HEADER = Buffer.from('0d0a0d0a000d0a515549540a010000', 'hex');
