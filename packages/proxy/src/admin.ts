@@ -1,0 +1,176 @@
+import http from 'node:http';
+import { isPicopError } from '@picop/codec';
+import { type Address, formatAddress } from './address.js';
+import type { PicopProxy } from './PicopProxy.js';
+import { RouteTable } from './RouteTable.js';
+
+const MAX_BODY_BYTES = 1 << 20;
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * The admin HTTP API of a proxy: `GET /routes`, `PUT /routes/:envId` `{"destination":"host:port"}`,
+ * `DELETE /routes/:envId`; the Go proxy's `PUT /envs` `[{"env_id","destination"}]`,
+ * `GET /envs/:envId`, `DELETE /envs/:envId`; `GET /healthz`; `GET /metrics` (Prometheus).
+ * Errors are JSON `{"error":{"code","message"}}` with status 400, 404 or 405.
+ *
+ * @example
+ * const admin = createAdminServer(proxy);
+ * admin.listen(9001, '127.0.0.1');
+ */
+export function createAdminServer(proxy: PicopProxy): http.Server {
+  return http.createServer((req, res) => {
+    handle(proxy, req)
+      .then(({ status, body, type }) => {
+        res.writeHead(status, { 'content-type': type ?? 'application/json' });
+        res.end(
+          body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+        );
+      })
+      .catch((err: unknown) => {
+        const e =
+          err instanceof HttpError
+            ? err
+            : isPicopError(err)
+              ? new HttpError(400, err.code, err.message)
+              : new HttpError(500, 'ERR_INTERNAL', 'internal error');
+        res.writeHead(e.status, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ error: { code: e.code, message: e.message } }));
+      });
+  });
+}
+
+interface Reply {
+  status: number;
+  body?: unknown;
+  type?: string;
+}
+
+async function handle(proxy: PicopProxy, req: http.IncomingMessage): Promise<Reply> {
+  const url = new URL(req.url ?? '/', 'http://admin');
+  const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
+  const method = req.method ?? 'GET';
+  const [resource, envId, extra] = parts;
+  if (extra !== undefined)
+    throw new HttpError(404, 'ERR_NOT_FOUND', `No such path ${url.pathname}`);
+
+  if (resource === 'healthz' && envId === undefined) {
+    allow(method, ['GET']);
+    return { status: 200, body: { status: 'ok', connections: proxy.connections } };
+  }
+  if (resource === 'metrics' && envId === undefined) {
+    allow(method, ['GET']);
+    return { status: 200, body: proxy.metrics(), type: 'text/plain; version=0.0.4; charset=utf-8' };
+  }
+  if (resource === 'routes') {
+    if (envId === undefined) {
+      allow(method, ['GET']);
+      return { status: 200, body: routesJson(proxy) };
+    }
+    allow(method, ['GET', 'PUT', 'DELETE']);
+    if (method === 'PUT') {
+      const body = await readJson(req);
+      const destination = (body as { destination?: unknown } | null)?.destination;
+      if (typeof destination !== 'string') {
+        throw new HttpError(400, 'ERR_BAD_REQUEST', 'Body must be {"destination":"host:port"}');
+      }
+      return {
+        status: 200,
+        body: { envId, destination: formatAddress(proxy.routes.set(envId, destination)) },
+      };
+    }
+    return routeOf(proxy, method, envId, (destination) => ({ envId, destination }));
+  }
+  if (resource === 'envs') {
+    if (envId === undefined) {
+      allow(method, ['PUT']);
+      const body = await readJson(req);
+      if (!Array.isArray(body)) {
+        throw new HttpError(
+          400,
+          'ERR_BAD_REQUEST',
+          'Body must be [{"env_id":"...","destination":"host:port"}]',
+        );
+      }
+      // Validate everything first: one bad entry changes nothing.
+      const entries = body.map((item: unknown) => {
+        const { env_id, destination } = (item ?? {}) as { env_id?: unknown; destination?: unknown };
+        if (typeof env_id !== 'string' || typeof destination !== 'string') {
+          throw new HttpError(
+            400,
+            'ERR_BAD_REQUEST',
+            'Each entry needs string "env_id" and "destination"',
+          );
+        }
+        return [env_id, destination] as const;
+      });
+      const scratch = new RouteTable();
+      for (const [id, destination] of entries) scratch.set(id, destination);
+      for (const [id, destination] of entries) proxy.routes.set(id, destination);
+      return {
+        status: 200,
+        body: entries.map(([env_id, destination]) => ({ env_id, destination })),
+      };
+    }
+    allow(method, ['GET', 'DELETE']);
+    return routeOf(proxy, method, envId, (destination) => ({ env_id: envId, destination }));
+  }
+  throw new HttpError(404, 'ERR_NOT_FOUND', `No such path ${url.pathname}`);
+}
+
+function routeOf(
+  proxy: PicopProxy,
+  method: string,
+  envId: string,
+  shape: (destination: string) => unknown,
+): Reply {
+  const address: Address | undefined = proxy.routes.get(envId);
+  if (address === undefined)
+    throw new HttpError(404, 'ERR_NOT_FOUND', `No route for Env-Id ${JSON.stringify(envId)}`);
+  if (method === 'DELETE') {
+    proxy.routes.delete(envId);
+    return { status: 204 };
+  }
+  return { status: 200, body: shape(formatAddress(address)) };
+}
+
+function routesJson(proxy: PicopProxy): unknown {
+  const fallback = proxy.routes.default;
+  return {
+    default: fallback === undefined ? null : formatAddress(fallback),
+    routes: proxy.routes.toJSON(),
+  };
+}
+
+function allow(method: string, methods: string[]): void {
+  if (!methods.includes(method)) {
+    throw new HttpError(
+      405,
+      'ERR_METHOD_NOT_ALLOWED',
+      `${method} is not allowed here; use ${methods.join(' or ')}`,
+    );
+  }
+}
+
+async function readJson(req: http.IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY_BYTES) throw new HttpError(400, 'ERR_BAD_REQUEST', 'Body too large');
+    chunks.push(chunk as Buffer);
+  }
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch {
+    throw new HttpError(400, 'ERR_BAD_REQUEST', 'Body is not valid JSON');
+  }
+}

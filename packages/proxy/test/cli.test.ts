@@ -1,0 +1,155 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { connect } from '@picop/net-wrap';
+import { loadConfig } from '@picop/proxy';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { echoServer, readAll } from './helpers.js';
+
+const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+
+function startCli(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): { child: ChildProcess; lines: Promise<string[]> } {
+  const child = spawn(process.execPath, [CLI, ...args], {
+    env: { PATH: process.env.PATH, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  const lines = new Promise<string[]>((resolve) => {
+    child.stdout?.on('data', (d) => {
+      out += d;
+      if (out.includes('listening on') && (!args.includes('--admin') || out.includes('admin on')))
+        resolve(out.split('\n'));
+    });
+  });
+  return { child, lines };
+}
+
+function exitOf(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ code: number | null; stderr: string; stdout: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], {
+      env: { PATH: process.env.PATH, ...env },
+    });
+    let stderr = '';
+    let stdout = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    child.stdout.on('data', (d) => (stdout += d));
+    child.on('exit', (code) => resolve({ code, stderr, stdout }));
+  });
+}
+
+const portIn = (lines: string[], what: string) =>
+  Number(
+    lines
+      .find((l) => l.includes(what))
+      ?.split(':')
+      .pop(),
+  );
+
+describe('picop-proxy command', () => {
+  let echo: Awaited<ReturnType<typeof echoServer>>;
+  beforeAll(async () => {
+    echo = await echoServer();
+  });
+  afterAll(() => echo.server.close());
+
+  it('routes with flags, serves the admin API, and drains on SIGTERM', async () => {
+    const { child, lines } = startCli([
+      '--listen',
+      '127.0.0.1:0',
+      '--default',
+      '127.0.0.1:1',
+      '--route',
+      `feature-1=127.0.0.1:${echo.port}`,
+      '--admin',
+      '127.0.0.1:0',
+      '--log-level',
+      'error',
+    ]);
+    const out = await lines;
+    const port = portIn(out, 'listening on');
+    const adminPort = portIn(out, 'admin on');
+    const client = connect({ host: '127.0.0.1', port, fields: { 'Env-Id': 'feature-1' } });
+    const reply = readAll(client);
+    client.end('hi');
+    expect(await reply).toBe('hibye');
+    const routes = await (await fetch(`http://127.0.0.1:${adminPort}/routes`)).json();
+    expect(routes).toEqual({
+      default: '127.0.0.1:1',
+      routes: { 'feature-1': `127.0.0.1:${echo.port}` },
+    });
+    const exited = new Promise((r) => child.on('exit', r));
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+  });
+
+  it('reads a JSON config file and environment variables, flags winning', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'picop-cli-'));
+    const file = join(dir, 'proxy.json');
+    writeFileSync(
+      file,
+      JSON.stringify({
+        listen: '127.0.0.1:1',
+        routes: [{ env_id: 'a', destination: '127.0.0.1:2' }],
+        headerTimeoutMs: 100,
+      }),
+    );
+    const config = loadConfig(['--config', file, '--listen', '127.0.0.1:0'], {
+      PICOP_PROXY_ROUTES: 'b=127.0.0.1:3',
+      PICOP_PROXY_HEADER: 'optional',
+    });
+    expect(config).toMatchObject({
+      listen: { host: '127.0.0.1', port: 0 },
+      routes: { a: '127.0.0.1:2', b: '127.0.0.1:3' },
+      header: 'optional',
+      headerTimeoutMs: 100,
+    });
+    expect(loadConfig(['--admin', '9001'], { PICOP_PROXY_LISTEN: ':9000' })).toMatchObject({
+      listen: { host: '127.0.0.1', port: 9000 },
+      admin: { host: '127.0.0.1', port: 9001 },
+    });
+  });
+
+  it('documents every flag in --help', async () => {
+    const { code, stdout } = await exitOf(['--help']);
+    expect(code).toBe(0);
+    for (const flag of [
+      '--listen',
+      '--default',
+      '--route',
+      '--header',
+      '--propagate',
+      '--dialect',
+      '--admin',
+      '--config',
+      '--grace',
+    ]) {
+      expect(stdout).toContain(flag);
+    }
+  });
+
+  it('fails at start with a clear message and exit code 2 on bad configuration', async () => {
+    const cases: Array<[string[], RegExp]> = [
+      [[], /--listen is required/],
+      [['--listen', 'x'], /--listen must be "host:port"/],
+      [['--listen', ':0', '--route', 'feature-1'], /--route must be ENV=HOST:PORT/],
+      [['--listen', ':0', '--route', 'a=host:70000'], /invalid port/],
+      [['--listen', ':0', '--header', 'maybe'], /--header must be required or optional/],
+      [['--listen', ':0', '--header-timeout', 'soon'], /--header-timeout must be an integer/],
+      [['--listen', ':0', '--bogus'], /Unknown option '--bogus'/],
+      [['--config', '/nonexistent.json'], /cannot read/],
+    ];
+    for (const [args, message] of cases) {
+      const { code, stderr } = await exitOf(args);
+      expect(code, args.join(' ')).toBe(2);
+      expect(stderr).toMatch(message);
+    }
+  });
+});

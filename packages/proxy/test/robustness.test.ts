@@ -1,0 +1,151 @@
+import net from 'node:net';
+import { connect } from '@picop/net-wrap';
+import { createProxy, type PicopProxy } from '@picop/proxy';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../../test/support/servers.js';
+import { echoServer, readAll } from './helpers.js';
+
+const HEADER = (env: string) => ({ 'Env-Id': env });
+
+describe('proxy robustness', () => {
+  let echo: Awaited<ReturnType<typeof echoServer>>;
+  const proxies: PicopProxy[] = [];
+  const start = async (options: Partial<Parameters<typeof createProxy>[0]> = {}) => {
+    const proxy = createProxy({
+      listen: '127.0.0.1:0',
+      defaultRoute: `127.0.0.1:${echo.port}`,
+      ...options,
+    });
+    proxies.push(proxy);
+    return { proxy, port: (await proxy.listen()).port };
+  };
+  beforeAll(async () => {
+    echo = await echoServer();
+  });
+  afterEach(async () => {
+    await Promise.all(proxies.splice(0).map((p) => p.close(50)));
+  });
+  afterAll(() => {
+    echo.server.close();
+  });
+
+  it('closes a peer that stalls mid-header at the timeout; others are served meanwhile', async () => {
+    const { proxy, port } = await start({ headerTimeoutMs: 300 });
+    const staller = net.connect({ host: '127.0.0.1', port });
+    staller.write(Buffer.from('0d0a0d0a000d0a', 'hex'));
+    const stallerClosed = readAll(staller);
+    const good = connect({ host: '127.0.0.1', port, fields: HEADER('a') });
+    good.end('hello');
+    expect(await readAll(good)).toBe('hellobye');
+    expect(proxy.connections).toBe(1); // the staller is still waiting
+    expect(await stallerClosed).toBe('');
+    expect(proxy.stats().byEnv._unknown?.failed).toEqual({ timeout: 1 });
+  });
+
+  it('closes the client at once when the destination is unreachable, and counts it', async () => {
+    const dead = await freePort();
+    // A connect timeout far longer than the test's: closing at all shows the refusal was acted on.
+    const { proxy, port } = await start({
+      routes: { gone: `127.0.0.1:${dead}` },
+      connectTimeoutMs: 60_000,
+    });
+    const client = connect({ host: '127.0.0.1', port, fields: HEADER('gone') });
+    client.write('data');
+    expect(await readAll(client)).toBe('');
+    expect(proxy.stats().byEnv.gone?.failed).toEqual({ connect_error: 1 });
+    expect(proxy.metrics()).toContain(
+      'picop_proxy_connections_failed_total{env="gone",reason="connect_error"} 1',
+    );
+  });
+
+  it('refuses a header-less client in required mode and an oversized header', async () => {
+    const { proxy, port } = await start({ maxHeaderBytes: 8 });
+    const plain = net.connect({ host: '127.0.0.1', port });
+    plain.write('GET / HTTP/1.1\r\n\r\n');
+    expect(await readAll(plain)).toBe('');
+    const big = connect({ host: '127.0.0.1', port, fields: HEADER('feature-1') });
+    expect(await readAll(big)).toBe('');
+    expect(proxy.stats().byEnv._unknown?.failed).toEqual({ signature: 1, too_large: 1 });
+  });
+
+  it('passes a FIN on while the other direction keeps flowing (half-close)', async () => {
+    const { port } = await start();
+    const client = connect({ host: '127.0.0.1', port, fields: HEADER('a'), allowHalfOpen: true });
+    const received = readAll(client);
+    client.write('ping;');
+    client.end(); // FIN: the echo server answers "bye" after it sees it, through the proxy
+    expect(await received).toBe('ping;bye');
+  });
+
+  it('relays large transfers intact in both directions (backpressure)', async () => {
+    const { port } = await start();
+    const payload = Buffer.alloc(32 * 1024 * 1024, 7);
+    for (let i = 0; i < payload.length; i += 4093) payload[i] = i & 0xff;
+    const client = connect({ host: '127.0.0.1', port, fields: HEADER('a') });
+    const chunks: Buffer[] = [];
+    const done = new Promise<void>((resolve) => client.on('close', () => resolve()));
+    client.on('data', (d) => chunks.push(d));
+    client.end(payload);
+    await done;
+    const back = Buffer.concat(chunks);
+    expect(back.length).toBe(payload.length + 3);
+    expect(back.subarray(0, payload.length).equals(payload)).toBe(true);
+  });
+
+  it('relays 1,000 concurrent connections with no error', async () => {
+    const { proxy, port } = await start();
+    const results = await Promise.all(
+      Array.from({ length: 1000 }, (_, i) => {
+        const client = connect({ host: '127.0.0.1', port, fields: HEADER(`env-${i % 7}`) });
+        const reply = readAll(client);
+        client.end(`#${i}`);
+        return reply.then((r) => r === `#${i}bye`);
+      }),
+    );
+    expect(results.filter(Boolean)).toHaveLength(1000);
+    const stats = proxy.stats();
+    expect(stats.accepted).toBe(1000);
+    expect(stats.failed).toBe(0);
+    expect(stats.active).toBe(0);
+  });
+
+  it('re-sends the header to the destination with propagate', async () => {
+    const { port } = await start({ propagate: true });
+    const client = connect({ host: '127.0.0.1', port, fields: HEADER('feature-1') });
+    const reply = readAll(client);
+    client.end('x');
+    const text = await reply;
+    expect(text.endsWith('xbye')).toBe(true);
+    expect(text).toContain('Env-Id:feature-1');
+  });
+
+  it('drains a connection in flight on close(), refusing new ones', async () => {
+    const { proxy, port } = await start();
+    const client = connect({ host: '127.0.0.1', port, fields: HEADER('a'), allowHalfOpen: true });
+    const reply = readAll(client);
+    client.write('first;');
+    await new Promise((r) => client.once('data', r));
+    const closed = proxy.close(5000);
+    await new Promise((r) => setTimeout(r, 50));
+    const late = net.connect({ host: '127.0.0.1', port });
+    const lateError = await new Promise<string>((r) =>
+      late.on('error', (e: NodeJS.ErrnoException) => r(String(e.code))),
+    );
+    expect(lateError).toBe('ECONNREFUSED');
+    client.end('second;');
+    expect(await reply).toBe('first;second;bye');
+    await closed;
+    expect(proxy.connections).toBe(0);
+  });
+
+  it('destroys connections still open when the grace period ends', async () => {
+    const { proxy, port } = await start();
+    const client = connect({ host: '127.0.0.1', port, fields: HEADER('a') });
+    client.write('x');
+    await new Promise((r) => client.once('data', r));
+    const reply = readAll(client);
+    await proxy.close(100);
+    expect(await reply).toBe('');
+    expect(proxy.connections).toBe(0);
+  });
+});

@@ -1,0 +1,134 @@
+// Real server instances for integration tests: the machine's default ones, and extra ones a test
+// starts on free ports and stops afterwards.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export const REDIS_HOST = process.env.REDIS_HOST ?? '127.0.0.1';
+export const REDIS_PORT = Number(process.env.REDIS_PORT ?? 6379);
+export const MYSQL_HOST = process.env.MYSQL_HOST ?? '127.0.0.1';
+export const MYSQL_PORT = Number(process.env.MYSQL_PORT ?? 3306);
+export const MYSQL_USER = process.env.MYSQL_USER ?? 'root';
+export const MYSQL_PASSWORD = process.env.MYSQL_PASSWORD ?? '';
+export const MYSQL_DATABASE = process.env.MYSQL_DATABASE ?? 'test';
+export const AMQP_URL = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
+
+/** A free TCP port on 127.0.0.1. */
+export async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** Resolves once `port` accepts connections, or rejects after `timeoutMs`. */
+export async function waitForPort(
+  port: number,
+  timeoutMs = 30_000,
+  child?: ChildProcess,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (child?.exitCode != null)
+      throw new Error(`server exited with code ${child.exitCode} before listening on ${port}`);
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.connect({ host: '127.0.0.1', port }, () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.on('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`nothing listens on ${port} after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+export interface ExtraServer {
+  port: number;
+  stop(): Promise<void>;
+}
+
+function stopper(child: ChildProcess, cleanup?: () => void): () => Promise<void> {
+  return async () => {
+    if (child.exitCode === null) {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(timer);
+    }
+    cleanup?.();
+  };
+}
+
+/** A second redis-server on a free port, keeping nothing on disk. */
+export async function startRedis(): Promise<ExtraServer> {
+  const port = await freePort();
+  const child = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+    {
+      stdio: 'ignore',
+    },
+  );
+  await waitForPort(port, 15_000, child);
+  return { port, stop: stopper(child) };
+}
+
+/** A second MariaDB on a free port, in a temporary data directory (root, no password, database test). */
+export async function startMariadb(): Promise<ExtraServer> {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'picop-mariadb-'));
+  const datadir = join(dir, 'data');
+  await run('mariadb-install-db', [
+    '--no-defaults',
+    `--datadir=${datadir}`,
+    '--auth-root-authentication-method=normal',
+    '--user=root',
+    '--skip-test-db',
+  ]);
+  const child = spawn(
+    'mariadbd',
+    [
+      '--no-defaults',
+      `--datadir=${datadir}`,
+      `--port=${port}`,
+      '--bind-address=127.0.0.1',
+      `--socket=${join(dir, 'mysqld.sock')}`,
+      `--pid-file=${join(dir, 'mysqld.pid')}`,
+      '--user=root',
+      '--skip-log-bin',
+      '--innodb-buffer-pool-size=16M',
+      '--skip-name-resolve',
+      '--init-file=' + writeInit(dir),
+    ],
+    { stdio: 'ignore' },
+  );
+  await waitForPort(port, 60_000, child);
+  return { port, stop: stopper(child, () => rmSync(dir, { recursive: true, force: true })) };
+}
+
+function writeInit(dir: string): string {
+  const file = join(dir, 'init.sql');
+  writeFileSync(
+    file,
+    "CREATE DATABASE IF NOT EXISTS test;\nALTER USER 'root'@'localhost' IDENTIFIED BY '';\nCREATE USER IF NOT EXISTS 'root'@'127.0.0.1' IDENTIFIED BY '';\nGRANT ALL ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;\n",
+  );
+  return file;
+}
+
+function run(cmd: string, args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr?.on('data', (d) => (err += d));
+    child.on('error', reject);
+    child.on('exit', (code) =>
+      code === 0 ? resolve() : reject(new Error(`${cmd} exited ${code}: ${err}`)),
+    );
+  });
+}
