@@ -1,0 +1,109 @@
+// Load helpers shared by the macro benchmarks: closed-loop concurrency with latency percentiles,
+// and starting the picop-proxy command and HAProxy as separate processes.
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const env = (name, fallback) => Number(process.env[name] ?? fallback);
+
+/** Runs `op` `total` times with `concurrency` in flight; returns ops/s and p50 / p99 in ms. */
+export async function closedLoop(total, concurrency, op) {
+  const latencies = new Float64Array(total);
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      for (;;) {
+        const i = next++;
+        if (i >= total) return;
+        const t = performance.now();
+        await op(i);
+        latencies[i] = performance.now() - t;
+      }
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  latencies.sort();
+  return {
+    opsPerSec: total / seconds,
+    p50: latencies[Math.floor(total * 0.5)],
+    p99: latencies[Math.floor(total * 0.99)],
+  };
+}
+
+const children = new Set();
+process.on('exit', () => {
+  for (const c of children) c.kill('SIGKILL');
+});
+export function stopAll() {
+  for (const c of children) c.kill('SIGTERM');
+  children.clear();
+}
+
+/** Starts the picop-proxy command with `args`; resolves with its port. */
+export function startPicopProxy(args) {
+  const cli = fileURLToPath(new URL('../packages/proxy/dist/cli.js', import.meta.url));
+  const child = spawn(
+    process.execPath,
+    [cli, '--listen', '127.0.0.1:0', '--log-level', 'error', ...args],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
+  children.add(child);
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+      const m = /listening on .*:(\d+)/.exec(out);
+      if (m) resolve(Number(m[1]));
+    });
+    child.on('exit', (code) => reject(new Error(`picop-proxy exited with ${code}`)));
+  });
+}
+
+/** Starts HAProxy in TCP mode with one thread, one listener per `{ name, port, target }`. */
+export async function startHaproxy(listeners) {
+  if (spawnSync('haproxy', ['-v']).error) return undefined;
+  const dir = mkdtempSync(join(tmpdir(), 'picop-bench-haproxy-'));
+  const cfg = [
+    'global',
+    '  nbthread 1',
+    '  maxconn 4000',
+    'defaults',
+    '  mode tcp',
+    '  timeout connect 5s',
+    '  timeout client 60s',
+    '  timeout server 60s',
+    ...listeners.flatMap(({ name, port, target }) => [
+      `listen ${name}`,
+      `  bind 127.0.0.1:${port}`,
+      `  server ${name} ${target}`,
+    ]),
+  ].join('\n');
+  writeFileSync(join(dir, 'haproxy.cfg'), `${cfg}\n`);
+  const child = spawn('haproxy', ['-f', join(dir, 'haproxy.cfg'), '-db'], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  children.add(child);
+  for (const { port } of listeners) await waitForPort(port, child);
+  return child;
+}
+
+/** Resolves once `port` on 127.0.0.1 accepts connections; throws if `child` exits first. */
+export async function waitForPort(port, child) {
+  for (let i = 0; i < 100; i++) {
+    if (child.exitCode !== null)
+      throw new Error(`${child.spawnfile} exited with ${child.exitCode}`);
+    const ok = await new Promise((resolve) => {
+      const s = net.connect({ host: '127.0.0.1', port }, () => resolve(s.destroy() || true));
+      s.on('error', () => resolve(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`nothing listens on ${port}`);
+}

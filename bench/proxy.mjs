@@ -1,0 +1,158 @@
+// picop-proxy against HAProxy (TCP mode, nbthread 1) and a direct connection, side by side in one
+// run on 127.0.0.1, each proxy a separate process. Tune with BENCH_* variables (see below).
+import { spawnSync } from 'node:child_process';
+import net from 'node:net';
+import { connect } from '@picop/net-wrap';
+import { Redis } from 'ioredis';
+import mysql from 'mysql2/promise';
+import { fmtOps, fmtRatio, table } from './lib.mjs';
+import { closedLoop, env, startHaproxy, startPicopProxy, stopAll } from './load.mjs';
+import { freePort } from './ports.mjs';
+
+const REDIS = { host: '127.0.0.1', port: env('REDIS_PORT', 6379) };
+const MYSQL = {
+  host: '127.0.0.1',
+  port: env('MYSQL_PORT', 3306),
+  user: 'root',
+  password: '',
+  database: 'test',
+};
+const N_REDIS = env('BENCH_REDIS_OPS', 100_000);
+const N_MYSQL = env('BENCH_MYSQL_OPS', 30_000);
+const N_CONNECT = env('BENCH_CONNECT_OPS', 5_000);
+const INFLIGHT = env('BENCH_INFLIGHT', 32);
+const ROUNDS = env('BENCH_ROUNDS', 2);
+
+const haproxyPorts = { redis: await freePort(), mysql: await freePort() };
+const haproxy = await startHaproxy([
+  { name: 'redis', port: haproxyPorts.redis, target: `${REDIS.host}:${REDIS.port}` },
+  { name: 'mysql', port: haproxyPorts.mysql, target: `${MYSQL.host}:${MYSQL.port}` },
+]);
+const picop = {
+  redis: await startPicopProxy([
+    '--default',
+    `${REDIS.host}:${REDIS.port}`,
+    '--header',
+    'optional',
+  ]),
+  mysql: await startPicopProxy(['--default', `${MYSQL.host}:${MYSQL.port}`]),
+};
+
+const targets = [
+  { name: 'direct', redis: REDIS.port, mysql: MYSQL.port, header: false },
+  ...(haproxy
+    ? [{ name: 'haproxy', redis: haproxyPorts.redis, mysql: haproxyPorts.mysql, header: false }]
+    : []),
+  { name: 'picop-proxy', redis: picop.redis, mysql: picop.mysql, header: true },
+];
+
+function redisBenchmark(port) {
+  const out = spawnSync(
+    'redis-benchmark',
+    [
+      '-h',
+      '127.0.0.1',
+      '-p',
+      String(port),
+      '-t',
+      'get',
+      '-c',
+      String(INFLIGHT),
+      '-n',
+      String(N_REDIS * 2),
+      '--csv',
+    ],
+    { encoding: 'utf8' },
+  );
+  const row = out.stdout
+    .trim()
+    .split('\n')
+    .find((l) => l.startsWith('"GET"'));
+  if (!row) throw new Error(`redis-benchmark failed: ${out.stderr}`);
+  const cells = row.split(',').map((c) => Number(c.replaceAll('"', '')));
+  return { opsPerSec: cells[1], p50: cells[4], p99: cells[6] };
+}
+
+async function ioredisGets(port) {
+  const client = new Redis({ host: '127.0.0.1', port, lazyConnect: true, maxRetriesPerRequest: 1 });
+  await client.connect();
+  await client.set('picop:bench', 'value');
+  const result = await closedLoop(N_REDIS, INFLIGHT, () => client.get('picop:bench'));
+  client.disconnect();
+  return result;
+}
+
+async function mysqlSelects(target) {
+  const pool = mysql.createPool({
+    ...MYSQL,
+    connectionLimit: 10,
+    ...(target.header
+      ? {
+          stream: () =>
+            connect({ host: '127.0.0.1', port: target.mysql, fields: { 'Env-Id': 'bench' } }),
+        }
+      : { host: '127.0.0.1', port: target.mysql }),
+  });
+  await pool.query('SELECT 1');
+  const result = await closedLoop(N_MYSQL, INFLIGHT, () => pool.query('SELECT 1'));
+  await pool.end();
+  return result;
+}
+
+function pingOnNewConnection(target) {
+  return new Promise((resolve, reject) => {
+    const socket = target.header
+      ? connect({ host: '127.0.0.1', port: target.redis, fields: { 'Env-Id': 'bench' } })
+      : net.connect({ host: '127.0.0.1', port: target.redis, noDelay: true });
+    socket.on('error', reject);
+    socket.write('PING\r\n');
+    socket.once('data', () => {
+      socket.destroy();
+      resolve();
+    });
+  });
+}
+
+const CASES = [
+  ['redis-benchmark GET -c 32', (t) => redisBenchmark(t.redis)],
+  ['ioredis GET, 32 in flight', (t) => ioredisGets(t.redis)],
+  ['mysql2 pool of 10, SELECT 1, 32 in flight', (t) => mysqlSelects(t)],
+  [
+    'new connection per op (PING)',
+    (t) => closedLoop(N_CONNECT, INFLIGHT, () => pingOnNewConnection(t)),
+  ],
+];
+
+const rows = [];
+for (const [label, run] of CASES) {
+  const best = new Map();
+  // Rounds interleave the targets, so drift in the machine's speed hits each of them alike.
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const target of targets) {
+      const r = await run(target);
+      const prev = best.get(target.name);
+      if (!prev || r.opsPerSec > prev.opsPerSec) best.set(target.name, r);
+    }
+  }
+  const direct = best.get('direct');
+  const ha = best.get('haproxy');
+  for (const target of targets) {
+    const r = best.get(target.name);
+    rows.push([
+      target === targets[0] ? label : '',
+      target.name,
+      fmtOps(r.opsPerSec),
+      r.p50.toFixed(3),
+      r.p99.toFixed(3),
+      fmtRatio(r.opsPerSec / direct.opsPerSec),
+      ha ? fmtRatio(r.opsPerSec / ha.opsPerSec) : 'n/a',
+    ]);
+  }
+}
+stopAll();
+table(
+  `proxy (best of ${ROUNDS} interleaved rounds; ${haproxy ? 'HAProxy nbthread 1' : 'HAProxy not installed: apt-get install haproxy'}; latencies in ms)`,
+  ['load', 'through', 'ops/s', 'p50', 'p99', 'vs direct', 'vs HAProxy'],
+  rows,
+);
+process.exit(0);
