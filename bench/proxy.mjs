@@ -123,8 +123,11 @@ const CASES = [
   ],
 ];
 
+const only = process.env.BENCH_CASES; // e.g. BENCH_CASES=ioredis,mysql
 const rows = [];
-for (const [label, run] of CASES) {
+for (const [label, run] of CASES.filter(
+  ([l]) => !only || only.split(',').some((w) => l.includes(w)),
+)) {
   const best = new Map();
   // Rounds interleave the targets, so drift in the machine's speed hits each of them alike.
   for (let round = 0; round < ROUNDS; round++) {

@@ -200,12 +200,25 @@ export class PicopProxy {
       return;
     }
     stats.active++;
+    let toDestination = 0;
+    let toClient = 0;
+    // Destination -> client: read into one shared buffer (reads run one at a time on the event
+    // loop) and write a copy, skipping a buffer allocation and a stream event per chunk.
     const destination = net.connect({
       host: target.host,
       port: target.port,
       noDelay: true,
       allowHalfOpen: true,
+      onread: {
+        buffer: READ_BUFFER,
+        callback: (n: number, buf: Uint8Array) => {
+          toClient += n;
+          return client.write(Buffer.from(buf.subarray(0, n)));
+        },
+      },
     });
+    client.on('drain', () => destination.resume());
+    destination.on('end', () => client.end());
     relay.destination = destination;
     if (this.#options.propagate && fields !== undefined) {
       destination.write(encodeHeader(fields, { dialect: this.#options.dialect }));
@@ -240,13 +253,8 @@ export class PicopProxy {
       destination.destroy();
     });
 
-    let toDestination = 0;
-    let toClient = 0;
     pump(client, destination, (n) => {
       toDestination += n;
-    });
-    pump(destination, client, (n) => {
-      toClient += n;
     });
 
     let open = 2;
@@ -293,6 +301,8 @@ function pump(from: net.Socket, to: net.Socket, count: (n: number) => void): voi
   to.on('drain', () => from.resume());
   from.on('end', () => to.end());
 }
+
+const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
 
 function peer(socket: net.Socket): string {
   return `${socket.remoteAddress}:${socket.remotePort}`;
