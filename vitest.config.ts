@@ -5,10 +5,13 @@ import { defineConfig } from 'vitest/config';
 const packagesDir = fileURLToPath(new URL('./packages/', import.meta.url));
 
 // Tests run against each package's sources; test/packaging.test.ts checks the built dist/.
-const alias = readdirSync(packagesDir).map((dir) => ({
-  find: new RegExp(`^@picop/${dir === 'picop-codec' ? 'codec' : dir}$`),
-  replacement: `${packagesDir}${dir}/src/index.ts`,
-}));
+const alias = [
+  { find: /^@picop\/mysql\/callback$/, replacement: `${packagesDir}mysql/src/callback.ts` },
+  ...readdirSync(packagesDir).map((dir) => ({
+    find: new RegExp(`^@picop/${dir === 'picop-codec' ? 'codec' : dir}$`),
+    replacement: `${packagesDir}${dir}/src/index.ts`,
+  })),
+];
 
 export default defineConfig({
   resolve: { alias },

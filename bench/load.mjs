@@ -9,10 +9,14 @@ import { fileURLToPath } from 'node:url';
 
 export const env = (name, fallback) => Number(process.env[name] ?? fallback);
 
-/** Runs `op` `total` times with `concurrency` in flight; returns ops/s and p50 / p99 in ms. */
+/**
+ * Runs `op` `total` times with `concurrency` in flight; returns ops/s, p50 / p99 in ms, and this
+ * process's CPU microseconds per operation.
+ */
 export async function closedLoop(total, concurrency, op) {
   const latencies = new Float64Array(total);
   let next = 0;
+  const cpu = process.cpuUsage();
   const started = performance.now();
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
@@ -26,9 +30,12 @@ export async function closedLoop(total, concurrency, op) {
     }),
   );
   const seconds = (performance.now() - started) / 1000;
+  const used = process.cpuUsage(cpu);
   latencies.sort();
   return {
     opsPerSec: total / seconds,
+    // This process's CPU time per operation: the client-side cost, whatever else the machine does.
+    cpuUsPerOp: (used.user + used.system) / total,
     p50: latencies[Math.floor(total * 0.5)],
     p99: latencies[Math.floor(total * 0.99)],
   };

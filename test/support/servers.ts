@@ -80,10 +80,18 @@ export async function startRedis(): Promise<ExtraServer> {
 }
 
 /** A second MariaDB on a free port, in a temporary data directory (root, no password, database test). */
-export async function startMariadb(): Promise<ExtraServer> {
+export async function startMariadb(
+  options: { ssl?: { cert: Buffer; key: Buffer } } = {},
+): Promise<ExtraServer> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'picop-mariadb-'));
   const datadir = join(dir, 'data');
+  const sslArgs: string[] = [];
+  if (options.ssl !== undefined) {
+    writeFileSync(join(dir, 'cert.pem'), options.ssl.cert);
+    writeFileSync(join(dir, 'key.pem'), options.ssl.key);
+    sslArgs.push(`--ssl-cert=${join(dir, 'cert.pem')}`, `--ssl-key=${join(dir, 'key.pem')}`);
+  }
   await run('mariadb-install-db', [
     '--no-defaults',
     `--datadir=${datadir}`,
@@ -105,6 +113,7 @@ export async function startMariadb(): Promise<ExtraServer> {
       '--innodb-buffer-pool-size=16M',
       '--skip-name-resolve',
       '--init-file=' + writeInit(dir),
+      ...sslArgs,
     ],
     { stdio: 'ignore' },
   );

@@ -7,13 +7,12 @@ import {
 import { type Dialect, PicopError, type PicopFields } from '@picop/codec';
 import {
   defaultConnectionPropagator,
-  envIdProblem,
   fieldsForContext,
   getEnvId,
   headerForContext,
-  setEnvId,
 } from '@picop/propagator';
-import { DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_POOLS, ENV_ID_VARIABLE } from './constants.js';
+import { DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_POOLS } from './constants.js';
+import { fallbackEnvId, withFallbackEnvId } from './wrapper-options.js';
 
 /** What {@link ContextPools} passes to `create` for a new context. */
 export interface PoolContext {
@@ -109,16 +108,7 @@ export class ContextPools<T> {
         `\`idleTimeoutMs\` must be >= 0, got ${this.#idleTimeoutMs}`,
       );
     }
-    const fallback = options.envId ?? (process.env[ENV_ID_VARIABLE] || undefined);
-    const problem = fallback === undefined ? undefined : envIdProblem(fallback);
-    if (problem !== undefined) {
-      const source = options.envId === undefined ? ENV_ID_VARIABLE : '`envId`';
-      throw new PicopError(
-        'ERR_PICOP_INVALID_ARG',
-        `The fallback Env-Id from ${source} ${problem}`,
-      );
-    }
-    this.#fallbackEnvId = fallback;
+    this.#fallbackEnvId = fallbackEnvId(options.envId);
     this.#keyedByEnvId =
       (options.propagator ?? defaultConnectionPropagator) === defaultConnectionPropagator;
     if (this.#idleTimeoutMs > 0) {
@@ -155,11 +145,9 @@ export class ContextPools<T> {
    */
   acquire(ctx: Context = otelContext.active()): T {
     if (this.#closed) throw new PicopError('ERR_PICOP_INVALID_STATE', 'ContextPools is closed');
-    const envId = getEnvId(ctx);
-    if (envId === undefined && this.#fallbackEnvId !== undefined)
-      ctx = setEnvId(ctx, this.#fallbackEnvId);
+    ctx = withFallbackEnvId(this.#fallbackEnvId, ctx);
     const key = this.#keyedByEnvId
-      ? (envId ?? this.#fallbackEnvId ?? '')
+      ? (getEnvId(ctx) ?? '')
       : headerForContext(ctx, this.#options).toString('latin1');
     const entry = this.#entries.get(key);
     if (entry !== undefined) {

@@ -1,0 +1,54 @@
+import { context } from '@opentelemetry/api';
+import { fallbackEnvId, headerOf, picopEnabled, withFallbackEnvId } from '@picop/net-wrap';
+import mysql from 'mysql2/promise';
+import { PicopPool } from './PicopPool.js';
+import { withHeaderStream } from './PoolRouter.js';
+import type { PicopConnectionOptions, PicopPoolOptions, PicopPromisePool } from './types.js';
+
+export { PicopPool } from './PicopPool.js';
+export type {
+  PicopConnectionOptions,
+  PicopMysqlOptions,
+  PicopPoolOptions,
+  PicopPromisePool,
+} from './types.js';
+
+/**
+ * A drop-in for `mysql2/promise`'s `createPool`, with one pool per environment: every query runs
+ * on the pool of the active context's Env-Id, whose connections start with that environment's
+ * PiCoP header. With `picop: false` (or `PICOP_DISABLED=1`) it returns mysql2's own pool.
+ *
+ * @example
+ * import { createPool } from '@picop/mysql';
+ * const pool = createPool({ host: 'mysql-proxy', user: 'app', database: 'shop', connectionLimit: 10 });
+ * const [rows] = await pool.query('SELECT * FROM orders WHERE id = ?', [id]); // this request's environment
+ */
+export function createPool(config: PicopPoolOptions | string): PicopPromisePool {
+  const options: PicopPoolOptions = typeof config === 'string' ? { uri: config } : config;
+  if (!picopEnabled(options.picop)) {
+    const { picop: _picop, ...plain } = options;
+    return mysql.createPool(plain);
+  }
+  return new PicopPool(options) as unknown as PicopPromisePool;
+}
+
+/**
+ * `mysql2/promise`'s `createConnection` for the active context: one connection whose socket starts
+ * with its Env-Id's PiCoP header.
+ */
+export function createConnection(
+  config: PicopConnectionOptions | string,
+): Promise<mysql.Connection> {
+  const options: PicopConnectionOptions = typeof config === 'string' ? { uri: config } : config;
+  if (!picopEnabled(options.picop)) {
+    const { picop: _picop, ...plain } = options;
+    return mysql.createConnection(plain);
+  }
+  const picop = options.picop || {};
+  const header = headerOf({
+    context: withFallbackEnvId(fallbackEnvId(picop.envId), context.active()),
+    propagator: picop.propagator,
+    dialect: picop.dialect,
+  });
+  return mysql.createConnection(withHeaderStream(options, header));
+}

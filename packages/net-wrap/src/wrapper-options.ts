@@ -1,0 +1,60 @@
+import { type Context, context, type TextMapPropagator } from '@opentelemetry/api';
+import { type Dialect, PicopError } from '@picop/codec';
+import { envIdProblem, getEnvId, setEnvId } from '@picop/propagator';
+import { ENV_ID_VARIABLE } from './constants.js';
+
+/** The `picop` options every client wrapper (mysql, redis, amqp) accepts. */
+export interface PicopWrapperOptions {
+  /**
+   * Propagator that turns a context into the connection header.
+   * @default `EnvIdPropagator` alone
+   */
+  propagator?: TextMapPropagator;
+  /**
+   * Env-Id of work that runs with no Env-Id in its context (consumers, cron jobs).
+   * @default process.env.PICOP_ENV_ID
+   */
+  envId?: string;
+  /**
+   * Close an environment's client after this long unused (0: never).
+   * @default 60000
+   */
+  idleTimeoutMs?: number;
+  /** @default 'spec' */
+  dialect?: Dialect;
+}
+
+/** Environment variable that turns every wrapper into the plain library: `PICOP_DISABLED=1`. */
+export const DISABLED_VARIABLE = 'PICOP_DISABLED';
+
+/**
+ * Whether a wrapper should add PiCoP: not when its `picop` option is `false`, nor when
+ * `PICOP_DISABLED` is `1` or `true`.
+ */
+export function picopEnabled(option: unknown): boolean {
+  if (option === false) return false;
+  const disabled = process.env[DISABLED_VARIABLE];
+  return !(disabled === '1' || disabled === 'true');
+}
+
+/**
+ * The Env-Id of work without one: `option`, else `PICOP_ENV_ID`, else none.
+ * Throws `ERR_PICOP_INVALID_ARG` for an invalid one.
+ */
+export function fallbackEnvId(option: string | undefined): string | undefined {
+  const value = option ?? (process.env[ENV_ID_VARIABLE] || undefined);
+  const problem = value === undefined ? undefined : envIdProblem(value);
+  if (problem !== undefined) {
+    const source = option === undefined ? ENV_ID_VARIABLE : '`envId`';
+    throw new PicopError('ERR_PICOP_INVALID_ARG', `The fallback Env-Id from ${source} ${problem}`);
+  }
+  return value;
+}
+
+/** `ctx` (default: the active one), with `fallback` as its Env-Id when it has none. */
+export function withFallbackEnvId(
+  fallback: string | undefined,
+  ctx: Context = context.active(),
+): Context {
+  return fallback !== undefined && getEnvId(ctx) === undefined ? setEnvId(ctx, fallback) : ctx;
+}
