@@ -1,0 +1,2 @@
+export { Redis } from './Redis.js';
+export type { PicopRedisClientOptions, PicopRedisOptions } from './types.js';
