@@ -1,0 +1,116 @@
+// @picop/amqp against plain amqplib, both through picop-proxy (optional mode: AMQP's client
+// speaks first): confirm-channel publishing at 32 in flight, and publish -> consume round trips.
+import { context } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { connect } from '@picop/amqp';
+import { setEnvId } from '@picop/propagator';
+import amqplib from 'amqplib';
+import { fmtOps, fmtRatio, table } from './lib.mjs';
+import { closedLoop, env, startPicopProxy, stopAll } from './load.mjs';
+
+context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+const broker = new URL(process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672');
+const N = env('BENCH_AMQP_OPS', 20_000);
+const N_RTT = env('BENCH_AMQP_RTT_OPS', 5_000);
+const INFLIGHT = env('BENCH_INFLIGHT', 32);
+const ROUNDS = env('BENCH_ROUNDS', 2);
+const port = await startPicopProxy([
+  '--default',
+  `${broker.hostname}:${broker.port || 5672}`,
+  '--header',
+  'optional',
+  '--route',
+  `feature-1=${broker.hostname}:${broker.port || 5672}`,
+]);
+const url = `amqp://${broker.username}:${broker.password}@127.0.0.1:${port}`;
+const CTX = setEnvId(context.active(), 'feature-1');
+const body = Buffer.from('x'.repeat(64));
+
+async function publishRate(open, options) {
+  return context.with(CTX, async () => {
+    const conn = await open();
+    const ch = await conn.createConfirmChannel();
+    const { queue } = await ch.assertQueue('', { exclusive: true });
+    const r = await closedLoop(
+      N,
+      INFLIGHT,
+      () =>
+        new Promise((resolve, reject) =>
+          ch.sendToQueue(queue, body, options, (err) => (err ? reject(err) : resolve())),
+        ),
+    );
+    await conn.close();
+    return r;
+  });
+}
+
+async function roundTrip(open, options) {
+  return context.with(CTX, async () => {
+    const conn = await open();
+    const ch = await conn.createChannel();
+    const { queue } = await ch.assertQueue('', { exclusive: true });
+    const waiting = [];
+    await ch.consume(queue, () => waiting.shift()?.(), { noAck: true });
+    const r = await closedLoop(
+      N_RTT,
+      1,
+      () =>
+        new Promise((resolve) => {
+          waiting.push(resolve);
+          ch.sendToQueue(queue, body, options);
+        }),
+    );
+    await conn.close();
+    return r;
+  });
+}
+
+// The second baseline sends the header @picop/amqp adds, by hand: what carrying it costs amqplib.
+const clients = {
+  'plain amqplib': [() => amqplib.connect(url), {}],
+  'plain amqplib + Env-Id header': [
+    () => amqplib.connect(url),
+    { headers: { 'Env-Id': 'feature-1' } },
+  ],
+  '@picop/amqp': [() => connect(url), {}],
+};
+const loads = {
+  'confirm publish, 32 in flight': publishRate,
+  'publish -> consume round trip': roundTrip,
+};
+const best = new Map();
+for (let round = 0; round < ROUNDS; round++) {
+  for (const [load, fn] of Object.entries(loads)) {
+    const order = Object.entries(clients);
+    if (round % 2 === 1) order.reverse();
+    for (const [client, [open, options]] of order) {
+      const r = await fn(open, options);
+      const key = `${load}|${client}`;
+      if (!best.has(key) || r.opsPerSec > best.get(key).opsPerSec) best.set(key, r);
+    }
+  }
+}
+stopAll();
+const rows = [];
+for (const load of Object.keys(loads)) {
+  const plain = best.get(`${load}|plain amqplib`);
+  for (const client of Object.keys(clients)) {
+    const r = best.get(`${load}|${client}`);
+    rows.push([
+      client === 'plain amqplib' ? load : '',
+      client,
+      fmtOps(r.opsPerSec),
+      r.p50.toFixed(3),
+      r.p99.toFixed(3),
+      r.cpuUsPerOp.toFixed(1),
+      fmtRatio(r.opsPerSec / plain.opsPerSec),
+      fmtRatio(r.cpuUsPerOp / plain.cpuUsPerOp),
+    ]);
+  }
+}
+table(
+  `amqp (through picop-proxy; best of ${ROUNDS} interleaved rounds; latencies in ms)`,
+  ['load', 'client', 'ops/s', 'p50', 'p99', 'client CPU us/op', 'vs plain', 'CPU vs plain'],
+  rows,
+);
+process.exit(0);

@@ -1,0 +1,173 @@
+import { EventEmitter } from 'node:events';
+import { type Context, context, diag, ROOT_CONTEXT } from '@opentelemetry/api';
+import { ContextPools, fallbackEnvId, withFallbackEnvId } from '@picop/net-wrap';
+import { defaultConnectionPropagator, getEnvId } from '@picop/propagator';
+import type {
+  Channel,
+  ConfirmChannel,
+  ConsumeMessage,
+  Options,
+  ChannelModel as PromiseConnection,
+} from 'amqplib';
+import { openChannels, recovery } from './amqplib-internals.js';
+import { contextOfMessage, withContextHeaders } from './message-context.js';
+import { openModel } from './open.js';
+import type { AmqpUrl, PicopAmqpOptions, PicopSocketOptions } from './types.js';
+
+const FORWARDED = ['error', 'close', 'blocked', 'unblocked'] as const;
+
+/**
+ * What `connect` from `@picop/amqp` resolves to: channels are created on the connection of the
+ * active context's environment. See {@link connect}.
+ */
+export class PicopConnection extends EventEmitter {
+  readonly #pools: ContextPools<Promise<PromiseConnection>>;
+  readonly #models = new WeakMap<Promise<PromiseConnection>, PromiseConnection>();
+  readonly #picop: PicopAmqpOptions;
+  readonly #ownEnvId: string | undefined;
+
+  constructor(url: AmqpUrl, socketOptions: PicopSocketOptions, picop: PicopAmqpOptions) {
+    super();
+    this.#picop = picop;
+    this.#ownEnvId = fallbackEnvId(picop.envId);
+    const { picop: _picop, ...options } = socketOptions;
+    const split = recovery?.splitConnectionOptions(options);
+    const connectionOptions = split?.connectionOptions ?? options;
+    const recovers = recovery?.recoveryEnabled(split?.recovery) === true;
+    this.#pools = new ContextPools<Promise<PromiseConnection>>({
+      ...picop,
+      max: picop.maxConnections,
+      create: ({ header, envId }) => {
+        const open = () => openModel(url, connectionOptions, header);
+        const opening = recovers
+          ? recovery!.connectWithRecoveryPromise(open, split?.recovery)
+          : open();
+        opening.then(
+          (model) => this.#adopt(opening, model, envId, recovers),
+          () => this.#pools.remove(opening),
+        );
+        return opening;
+      },
+      destroy: (opening) => opening.then((model) => model.close()).catch(() => undefined),
+      isIdle: (opening) => {
+        const model = this.#models.get(opening);
+        return model !== undefined && openChannels(model) === 0;
+      },
+    });
+  }
+
+  /** The connection of the active environment (opened on first use). */
+  connection(): Promise<PromiseConnection> {
+    try {
+      return this.#pools.acquire();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** The per-environment connections: counters `size`, `created`, `evicted`, `expired`. */
+  get pools(): ContextPools<Promise<PromiseConnection>> {
+    return this.#pools;
+  }
+
+  /** A channel on the active environment's connection. */
+  async createChannel(): Promise<Channel> {
+    return this.#wrap(await (await this.connection()).createChannel());
+  }
+
+  /** A confirm channel on the active environment's connection. */
+  async createConfirmChannel(): Promise<ConfirmChannel> {
+    return this.#wrap(await (await this.connection()).createConfirmChannel());
+  }
+
+  /** Closes every environment's connection. */
+  close(): Promise<void> {
+    return this.#pools.close();
+  }
+
+  #adopt(
+    opening: Promise<PromiseConnection>,
+    model: PromiseConnection,
+    envId: string | undefined,
+    recovers: boolean,
+  ): void {
+    this.#models.set(opening, model);
+    for (const event of FORWARDED) {
+      model.on(event, (...args: unknown[]) => {
+        // Without recovery a closed connection leaves the pool: the next call opens a new one,
+        // which carries the header again.
+        if (event === 'close' && !recovers) this.#pools.remove(opening);
+        this.emit(event, ...args, envId);
+      });
+    }
+  }
+
+  // The channel is amqplib's own; only this instance's publish and consume are wrapped.
+  #wrap<C extends Channel>(channel: C): C {
+    const propagator = this.#picop.propagator ?? defaultConnectionPropagator;
+    const ownEnvId = this.#ownEnvId;
+    const publish = channel.publish;
+    channel.publish = function picopPublish(
+      this: C,
+      exchange: string,
+      routingKey: string,
+      content: Buffer,
+      options?: Options.Publish,
+      ...rest: unknown[]
+    ) {
+      const ctx = withFallbackEnvId(ownEnvId, context.active());
+      return (publish as (...a: unknown[]) => boolean).call(
+        this,
+        exchange,
+        routingKey,
+        content,
+        withContextHeaders(options, ctx, propagator),
+        ...rest,
+      );
+    } as C['publish'];
+
+    const consume = channel.consume;
+    const handles = this.#selection();
+    channel.consume = function picopConsume(
+      this: C,
+      queue: string,
+      onMessage: (msg: ConsumeMessage | null) => void,
+      options?: Options.Consume,
+    ) {
+      const base = withFallbackEnvId(ownEnvId, context.active());
+      const deliver = (msg: ConsumeMessage | null) => {
+        if (msg === null) return onMessage(msg);
+        const ctx: Context = contextOfMessage(msg, base, propagator);
+        if (
+          handles !== undefined &&
+          !handles(getEnvId(contextOfMessage(msg, ROOT_CONTEXT, propagator)))
+        ) {
+          // Another environment's consumer handles this message (it has its own copy in its queue).
+          if (!options?.noAck) channel.ack(msg);
+          return;
+        }
+        return context.with(ctx, onMessage, undefined, msg);
+      };
+      return consume.call(this, queue, deliver, options);
+    } as C['consume'];
+    return channel;
+  }
+
+  /** In selective mode, whether this consumer handles a message of `envId`. */
+  #selection(): ((envId: string | undefined) => boolean) | undefined {
+    const { selective, ownConsumers, baselineEnvId = 'main' } = this.#picop;
+    if (!selective) return undefined;
+    const own = this.#ownEnvId;
+    if (own !== undefined && own !== baselineEnvId) return (envId) => envId === own;
+    return (envId) => {
+      if (envId === undefined || envId === baselineEnvId) return true;
+      try {
+        const list = typeof ownConsumers === 'function' ? ownConsumers() : (ownConsumers ?? []);
+        for (const id of list) if (id === envId) return false;
+      } catch (err) {
+        diag.error('@picop/amqp: ownConsumers() threw; the baseline handles the message', err);
+      }
+      return true;
+    };
+  }
+}
