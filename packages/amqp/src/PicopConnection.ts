@@ -14,7 +14,8 @@ import { contextOfMessage, withContextHeaders } from './message-context.js';
 import { openModel } from './open.js';
 import type { AmqpUrl, PicopAmqpOptions, PicopSocketOptions } from './types.js';
 
-const FORWARDED = ['error', 'close', 'blocked', 'unblocked'] as const;
+// connect / disconnect come from amqplib 2.x recovering connections.
+const FORWARDED = ['error', 'close', 'blocked', 'unblocked', 'connect', 'disconnect'] as const;
 
 /**
  * What `connect` from `@picop/amqp` resolves to: channels are created on the connection of the

@@ -199,6 +199,23 @@ describe('@picop/amqp through the PiCoP proxy', () => {
     expect(amqpProxy.stats().byEnv['feature-1']?.accepted).toBe(1);
   });
 
+  it("with amqplib's recovery, every recovered connection carries the header", async () => {
+    const conn = await withEnvId('feature-1', () =>
+      open({ recovery: { initialDelay: 50, maxDelay: 200 } }),
+    );
+    await withEnvId('feature-1', () => conn.createChannel());
+    const disconnected = new Promise((resolve) => conn.once('disconnect', resolve));
+    const port = amqpProxy.address?.port;
+    await amqpProxy.close(0);
+    await disconnected;
+    const reconnected = new Promise((resolve) => conn.once('connect', resolve));
+    await startAmqpProxy(port);
+    await reconnected;
+    expect(amqpProxy.stats().byEnv['feature-1']?.accepted).toBeGreaterThanOrEqual(1);
+    const ch = await withEnvId('feature-1', () => conn.createChannel());
+    expect(typeof ch.assertQueue).toBe('function');
+  });
+
   it('is plain amqplib with picop: false', async () => {
     const conn = await connect(AMQP_URL, { picop: false });
     expect(conn.constructor.name).toBe(
