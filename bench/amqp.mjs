@@ -5,8 +5,8 @@ import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-ho
 import { connect } from '@picop/amqp';
 import { setEnvId } from '@picop/propagator';
 import amqplib from 'amqplib';
-import { fmtOps, fmtRatio, table } from './lib.mjs';
-import { closedLoop, env, startPicopProxy, stopAll } from './load.mjs';
+import { table } from './lib.mjs';
+import { bestOf, closedLoop, env, resultRow, startPicopProxy, stopAll } from './load.mjs';
 
 context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
 const broker = new URL(process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672');
@@ -78,34 +78,19 @@ const loads = {
   'confirm publish, 32 in flight': publishRate,
   'publish -> consume round trip': roundTrip,
 };
-const best = new Map();
-for (let round = 0; round < ROUNDS; round++) {
-  for (const [load, fn] of Object.entries(loads)) {
-    const order = Object.entries(clients);
-    if (round % 2 === 1) order.reverse();
-    for (const [client, [open, options]] of order) {
-      const r = await fn(open, options);
-      const key = `${load}|${client}`;
-      if (!best.has(key) || r.opsPerSec > best.get(key).opsPerSec) best.set(key, r);
-    }
-  }
+const cases = {};
+for (const [load, fn] of Object.entries(loads)) {
+  for (const [client, [open, options]] of Object.entries(clients))
+    cases[`${load}|${client}`] = () => fn(open, options);
 }
+const best = await bestOf(cases, ROUNDS);
 stopAll();
 const rows = [];
 for (const load of Object.keys(loads)) {
   const plain = best.get(`${load}|plain amqplib`);
   for (const client of Object.keys(clients)) {
-    const r = best.get(`${load}|${client}`);
-    rows.push([
-      client === 'plain amqplib' ? load : '',
-      client,
-      fmtOps(r.opsPerSec),
-      r.p50.toFixed(3),
-      r.p99.toFixed(3),
-      r.cpuUsPerOp.toFixed(1),
-      fmtRatio(r.opsPerSec / plain.opsPerSec),
-      fmtRatio(r.cpuUsPerOp / plain.cpuUsPerOp),
-    ]);
+    const [, ...cells] = resultRow(client, best.get(`${load}|${client}`), plain);
+    rows.push([client === 'plain amqplib' ? load : '', client, ...cells]);
   }
 }
 table(

@@ -114,3 +114,33 @@ export async function waitForPort(port, child) {
   }
   throw new Error(`nothing listens on ${port}`);
 }
+
+/**
+ * Runs every case `rounds` times, interleaved (the order reversed every other round, so drift in
+ * the machine's speed hits each case alike); returns Map name -> the result with the most ops/s.
+ */
+export async function bestOf(cases, rounds) {
+  const best = new Map();
+  for (let round = 0; round < rounds; round++) {
+    const order = Object.entries(cases);
+    if (round % 2 === 1) order.reverse();
+    for (const [name, run] of order) {
+      const r = await run();
+      if (!best.has(name) || r.opsPerSec > best.get(name).opsPerSec) best.set(name, r);
+    }
+  }
+  return best;
+}
+
+/** A table row of a result against a baseline: ops/s, p50, p99, CPU, and both ratios. */
+export function resultRow(label, r, baseline) {
+  return [
+    label,
+    Math.round(r.opsPerSec).toLocaleString('en-US'),
+    r.p50.toFixed(3),
+    r.p99.toFixed(3),
+    r.cpuUsPerOp.toFixed(1),
+    `${(r.opsPerSec / baseline.opsPerSec).toFixed(2)}x`,
+    `${(r.cpuUsPerOp / baseline.cpuUsPerOp).toFixed(2)}x`,
+  ];
+}

@@ -6,8 +6,8 @@ import { createConnection, createPool } from '@picop/mysql';
 import { connect } from '@picop/net-wrap';
 import { setEnvId, withEnvId } from '@picop/propagator';
 import mysql from 'mysql2/promise';
-import { fmtOps, fmtRatio, table } from './lib.mjs';
-import { closedLoop, env, startPicopProxy, stopAll } from './load.mjs';
+import { fmtRatio, table } from './lib.mjs';
+import { bestOf, closedLoop, env, resultRow, startPicopProxy, stopAll } from './load.mjs';
 
 context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
 const MYSQL = { host: '127.0.0.1', port: env('MYSQL_PORT', 3306) };
@@ -62,19 +62,10 @@ const CASES = {
     ),
 };
 
-const best = new Map();
-for (let round = 0; round < ROUNDS; round++) {
-  const order = Object.entries(CASES);
-  if (round % 2 === 1) order.reverse();
-  for (const [name, fn] of order) {
-    const r = await fn();
-    if (!best.has(name) || r.opsPerSec > best.get(name).opsPerSec) best.set(name, r);
-  }
-}
+const best = await bestOf(CASES, ROUNDS);
 stopAll();
-const plain = best.get('mysql2 pool of 10 (fixed header)').opsPerSec;
+const plain = best.get('mysql2 pool of 10 (fixed header)');
 const perConn = best.get('new connection per query (Go reference)').opsPerSec;
-const plainCpu = best.get('mysql2 pool of 10 (fixed header)').cpuUsPerOp;
 table(
   `mysql (SELECT 1, ${INFLIGHT} in flight, through picop-proxy; best of ${ROUNDS} interleaved rounds; latencies in ms)`,
   [
@@ -87,18 +78,9 @@ table(
     'CPU vs plain',
     'vs new conn/query',
   ],
-  Object.keys(CASES).map((name) => {
-    const r = best.get(name);
-    return [
-      name,
-      fmtOps(r.opsPerSec),
-      r.p50.toFixed(3),
-      r.p99.toFixed(3),
-      r.cpuUsPerOp.toFixed(1),
-      fmtRatio(r.opsPerSec / plain),
-      fmtRatio(r.cpuUsPerOp / plainCpu),
-      fmtRatio(r.opsPerSec / perConn),
-    ];
-  }),
+  Object.keys(CASES).map((name) => [
+    ...resultRow(name, best.get(name), plain),
+    fmtRatio(best.get(name).opsPerSec / perConn),
+  ]),
 );
 process.exit(0);

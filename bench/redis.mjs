@@ -5,8 +5,8 @@ import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-ho
 import { setEnvId } from '@picop/propagator';
 import { Redis } from '@picop/redis';
 import { Redis as IORedis } from 'ioredis';
-import { fmtOps, fmtRatio, table } from './lib.mjs';
-import { closedLoop, env, startPicopProxy, stopAll } from './load.mjs';
+import { fmtRatio, table } from './lib.mjs';
+import { bestOf, closedLoop, env, resultRow, startPicopProxy, stopAll } from './load.mjs';
 
 context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
 const REDIS = { host: '127.0.0.1', port: env('REDIS_PORT', 6379) };
@@ -49,15 +49,7 @@ const CASES = {
     ),
 };
 
-const best = new Map();
-for (let round = 0; round < ROUNDS; round++) {
-  const order = Object.entries(CASES);
-  if (round % 2 === 1) order.reverse();
-  for (const [name, fn] of order) {
-    const r = await fn();
-    if (!best.has(name) || r.opsPerSec > best.get(name).opsPerSec) best.set(name, r);
-  }
-}
+const best = await bestOf(CASES, ROUNDS);
 stopAll();
 const plain = best.get('plain ioredis (no header)');
 const perConn = best.get('new connection per command').opsPerSec;
@@ -73,18 +65,9 @@ table(
     'CPU vs plain',
     'vs new conn/cmd',
   ],
-  Object.keys(CASES).map((name) => {
-    const r = best.get(name);
-    return [
-      name,
-      fmtOps(r.opsPerSec),
-      r.p50.toFixed(3),
-      r.p99.toFixed(3),
-      r.cpuUsPerOp.toFixed(1),
-      fmtRatio(r.opsPerSec / plain.opsPerSec),
-      fmtRatio(r.cpuUsPerOp / plain.cpuUsPerOp),
-      fmtRatio(r.opsPerSec / perConn),
-    ];
-  }),
+  Object.keys(CASES).map((name) => [
+    ...resultRow(name, best.get(name), plain),
+    fmtRatio(best.get(name).opsPerSec / perConn),
+  ]),
 );
 process.exit(0);

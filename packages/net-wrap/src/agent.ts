@@ -31,39 +31,30 @@ function poolName(base: string, options: WithHeader, picop: PicopAgentOptions): 
   return `${base}:picop=${header.length > prefix ? header.toString('latin1', prefix) : ''}`;
 }
 
-class PicopHttpAgent extends http.Agent {
-  readonly #picop: PicopAgentOptions;
-  constructor(options: http.AgentOptions & PicopAgentOptions) {
-    const { propagator, dialect, ...agentOptions } = options;
-    super({ keepAlive: true, ...agentOptions });
-    this.#picop = { propagator, dialect };
-  }
-  override getName(options: http.ClientRequestArgs & WithHeader = {}): string {
-    return poolName(super.getName(options), options, this.#picop);
-  }
-  override createConnection(options: http.ClientRequestArgs & WithHeader): Duplex {
-    return connect({ ...(options as object), header: options[HEADER] } as Parameters<
-      typeof connect
-    >[0]);
-  }
+type AgentClass = typeof http.Agent | typeof https.Agent;
+
+/** `Base` with one keep-alive pool per context, its sockets opened by `open` with the header. */
+function picopAgent<B extends AgentClass>(Base: B, open: (options: object) => Duplex) {
+  return class PicopAgent extends (Base as typeof http.Agent) {
+    readonly #picop: PicopAgentOptions;
+    constructor(options: http.AgentOptions & PicopAgentOptions) {
+      const { propagator, dialect, ...agentOptions } = options;
+      super({ keepAlive: true, ...agentOptions });
+      this.#picop = { propagator, dialect };
+    }
+    override getName(options: http.ClientRequestArgs & WithHeader = {}): string {
+      return poolName(super.getName(options), options, this.#picop);
+    }
+    override createConnection(options: http.ClientRequestArgs & WithHeader): Duplex {
+      return open({ ...(options as object), header: options[HEADER] });
+    }
+  };
 }
 
-class PicopHttpsAgent extends https.Agent {
-  readonly #picop: PicopAgentOptions;
-  constructor(options: https.AgentOptions & PicopAgentOptions) {
-    const { propagator, dialect, ...agentOptions } = options;
-    super({ keepAlive: true, ...agentOptions });
-    this.#picop = { propagator, dialect };
-  }
-  override getName(options: https.RequestOptions & WithHeader = {}): string {
-    return poolName(super.getName(options), options, this.#picop);
-  }
-  override createConnection(options: https.RequestOptions & WithHeader): Duplex {
-    return connectTls({ ...(options as object), header: options[HEADER] } as Parameters<
-      typeof connectTls
-    >[0]);
-  }
-}
+const PicopHttpAgent = picopAgent(http.Agent, (o) => connect(o as Parameters<typeof connect>[0]));
+const PicopHttpsAgent = picopAgent(https.Agent, (o) =>
+  connectTls(o as Parameters<typeof connectTls>[0]),
+);
 
 /**
  * An `http.Agent` whose connections start with the PiCoP header of the context each request is
@@ -83,5 +74,5 @@ export function createAgent(options: http.AgentOptions & PicopAgentOptions = {})
 export function createHttpsAgent(
   options: https.AgentOptions & PicopAgentOptions = {},
 ): https.Agent {
-  return new PicopHttpsAgent(options);
+  return new PicopHttpsAgent(options) as unknown as https.Agent;
 }

@@ -4,24 +4,12 @@ import type net from 'node:net';
 import { acceptPicop, createAgent, createHttpsAgent } from '@picop/net-wrap';
 import { getEnvId, withEnvId } from '@picop/propagator';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { httpGet } from '../../../test/support/http.js';
 import { listen, selfSignedCert, useContextManager } from './helpers.js';
 
 useContextManager();
 
-function get(url: string, agent: http.Agent, extra: https.RequestOptions = {}): Promise<string> {
-  const client = url.startsWith('https') ? https : http;
-  return new Promise((resolve, reject) => {
-    client
-      .get(url, { agent, ...extra }, (res) => {
-        let body = '';
-        res
-          .setEncoding('utf8')
-          .on('data', (d) => (body += d))
-          .on('end', () => resolve(body));
-      })
-      .on('error', reject);
-  });
-}
+const get = (url: string, agent: http.Agent) => httpGet(url, { agent });
 
 /** Answers with the Env-Id the handler runs in and the port of the client socket (one per connection). */
 const whoami: http.RequestListener = (req, res) =>

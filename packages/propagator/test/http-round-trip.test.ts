@@ -11,6 +11,7 @@ import { NodeSDK } from '@opentelemetry/sdk-node';
 import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { EnvIdPropagator, getEnvId } from '@picop/propagator';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { httpGet } from '../../../test/support/http.js';
 
 // The set-up the README shows, with the real SDK and HTTP instrumentation.
 const sdk = new NodeSDK({
@@ -39,19 +40,9 @@ function listen(server: import('node:http').Server): Promise<number> {
   );
 }
 
-function request(port: number, headers: Record<string, string>): Promise<string> {
-  return new Promise((resolve, reject) => {
-    http
-      .get({ host: '127.0.0.1', port, path: '/', headers }, (res) => {
-        let body = '';
-        res
-          .setEncoding('utf8')
-          .on('data', (d) => (body += d))
-          .on('end', () => resolve(body));
-      })
-      .on('error', reject);
-  });
-}
+// httpGet looks http.get up when called: it gets the instrumented one.
+const request = (port: number, headers: Record<string, string>) =>
+  httpGet(`http://127.0.0.1:${port}/`, { headers });
 
 describe('EnvIdPropagator with NodeSDK and the HTTP instrumentation', () => {
   let upstream: import('node:http').Server;
