@@ -52,7 +52,14 @@ export interface ExtraServer {
   stop(): Promise<void>;
 }
 
+// Servers a test started die with it, even when its clean-up did not run (a failed hook).
+const started = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const child of started) child.kill('SIGKILL');
+});
+
 function stopper(child: ChildProcess, cleanup?: () => void): () => Promise<void> {
+  started.add(child);
   return async () => {
     if (child.exitCode === null) {
       const exited = new Promise((r) => child.once('exit', r));
@@ -61,6 +68,7 @@ function stopper(child: ChildProcess, cleanup?: () => void): () => Promise<void>
       await exited;
       clearTimeout(timer);
     }
+    started.delete(child);
     cleanup?.();
   };
 }
@@ -92,13 +100,19 @@ export async function startMariadb(
     writeFileSync(join(dir, 'key.pem'), options.ssl.key);
     sslArgs.push(`--ssl-cert=${join(dir, 'cert.pem')}`, `--ssl-key=${join(dir, 'key.pem')}`);
   }
-  await run('mariadb-install-db', [
-    '--no-defaults',
-    `--datadir=${datadir}`,
-    '--auth-root-authentication-method=normal',
-    '--user=root',
-    '--skip-test-db',
-  ]);
+  // Its own temporary directory: two instances set up at once clash in a shared /tmp.
+  const env = { ...process.env, TMPDIR: dir };
+  await run(
+    'mariadb-install-db',
+    [
+      '--no-defaults',
+      `--datadir=${datadir}`,
+      '--auth-root-authentication-method=normal',
+      '--user=root',
+      '--skip-test-db',
+    ],
+    env,
+  );
   const child = spawn(
     'mariadbd',
     [
@@ -113,9 +127,10 @@ export async function startMariadb(
       '--innodb-buffer-pool-size=16M',
       '--skip-name-resolve',
       '--init-file=' + writeInit(dir),
+      `--tmpdir=${dir}`,
       ...sslArgs,
     ],
-    { stdio: 'ignore' },
+    { stdio: 'ignore', env },
   );
   await waitForPort(port, 60_000, child);
   return { port, stop: stopper(child, () => rmSync(dir, { recursive: true, force: true })) };
@@ -130,9 +145,9 @@ function writeInit(dir: string): string {
   return file;
 }
 
-function run(cmd: string, args: string[]): Promise<void> {
+function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], env });
     let err = '';
     child.stderr?.on('data', (d) => (err += d));
     child.on('error', reject);

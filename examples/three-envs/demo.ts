@@ -1,0 +1,256 @@
+// Starts the paper's three environments on free loopback ports, sends one request per environment,
+// finds where each request's work landed by reading every instance directly, and checks the result
+// against the paper's Table I.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { context } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { createAgent } from '@picop/net-wrap';
+import { withEnvId } from '@picop/propagator';
+import { createProxy, type PicopProxy } from '@picop/proxy';
+import { Redis as IORedis } from 'ioredis';
+import mysql from 'mysql2/promise';
+import { httpGet } from '../../test/support/http';
+import {
+  type ExtraServer,
+  freePort,
+  startMariadb,
+  startRedis,
+  waitForPort,
+} from '../../test/support/servers';
+
+interface Environments {
+  baseline: string;
+  requests: string[];
+  instances: Record<'A' | 'B' | 'mysql' | 'redis', string[]>;
+}
+
+export interface DemoRow {
+  request: string;
+  A: string;
+  B: string;
+  mysql: string;
+  redis: string;
+  consumer: string;
+}
+
+export interface DemoResult {
+  rows: DemoRow[];
+  expected: DemoRow[];
+  ok: boolean;
+  /** Curl commands to try while it runs (`keep`). */
+  tryThis: string[];
+  stop: () => Promise<void>;
+}
+
+const CONFIG: Environments = JSON.parse(readFileSync(join(__dirname, 'environments.json'), 'utf8'));
+const MAIN_MYSQL = { host: '127.0.0.1', port: Number(process.env.MYSQL_PORT ?? 3306) };
+const MAIN_REDIS = { host: '127.0.0.1', port: Number(process.env.REDIS_PORT ?? 6379) };
+const AMQP = new URL(process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672');
+
+/** Which instance of `component` serves `env`: its own if it has one, else the baseline's. */
+const instanceFor = (component: keyof Environments['instances'], env: string) =>
+  CONFIG.instances[component].includes(env) ? env : CONFIG.baseline;
+
+/** What Table I says each request should reach. */
+export function expectedTable(): DemoRow[] {
+  return CONFIG.requests.map((env) => ({
+    request: env,
+    A: `A[${instanceFor('A', env)}]`,
+    B: `B[${instanceFor('B', env)}]`,
+    mysql: `C[${instanceFor('mysql', env)}]`,
+    redis: `Redis[${instanceFor('redis', env)}]`,
+    consumer: `consumer[${CONFIG.baseline}] in ${env} -> Redis[${instanceFor('redis', env)}]`,
+  }));
+}
+
+export async function runDemo({ log = (_: string) => {} } = {}): Promise<DemoResult> {
+  // The demo's own client runs requests in an environment with withEnvId: it needs a context manager.
+  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+  const run = `picop-demo-${Date.now().toString(36)}`;
+  const table = run.replace(/-/g, '_');
+  const extra: ExtraServer[] = [];
+  const proxies: PicopProxy[] = [];
+  const children: ChildProcess[] = [];
+  const killChildren = () => {
+    for (const c of children) c.kill('SIGTERM');
+  };
+  process.once('exit', killChildren);
+  const stop = async () => {
+    killChildren();
+    await Promise.all(proxies.map((p) => p.close(200)));
+    await Promise.all(extra.map((s) => s.stop()));
+  };
+
+  try {
+    log('starting the data stores: C (MariaDB) and Redis for feature-1 and feature-2 ...');
+    const mysqlPorts: Record<string, number> = { [CONFIG.baseline]: MAIN_MYSQL.port };
+    const redisPorts: Record<string, number> = { [CONFIG.baseline]: MAIN_REDIS.port };
+    await Promise.all([
+      ...CONFIG.instances.mysql
+        .filter((e) => e !== CONFIG.baseline)
+        .map(async (env) => {
+          const s = await startMariadb();
+          extra.push(s);
+          mysqlPorts[env] = s.port;
+        }),
+      ...CONFIG.instances.redis
+        .filter((e) => e !== CONFIG.baseline)
+        .map(async (env) => {
+          const s = await startRedis();
+          extra.push(s);
+          redisPorts[env] = s.port;
+        }),
+    ]);
+    for (const port of Object.values(mysqlPorts)) {
+      const conn = await mysql.createConnection({
+        host: '127.0.0.1',
+        port,
+        user: 'root',
+        password: '',
+        database: 'test',
+      });
+      await conn.query(
+        `CREATE TABLE ${table} (request_id VARCHAR(64), env VARCHAR(64), served_by VARCHAR(64))`,
+      );
+      await conn.end();
+    }
+
+    // One proxy in front of each store and each service; routes from environments.json.
+    const proxyFor = async (
+      ports: Record<string, number>,
+      options: { propagate?: boolean; header?: 'optional' } = {},
+    ) => {
+      const routes = Object.fromEntries(
+        Object.entries(ports).map(([env, port]) => [env, `127.0.0.1:${port}`]),
+      );
+      const proxy = createProxy({
+        listen: '127.0.0.1:0',
+        defaultRoute: routes[CONFIG.baseline],
+        routes,
+        ...options,
+      });
+      proxies.push(proxy);
+      return `127.0.0.1:${(await proxy.listen()).port}`;
+    };
+    const mysqlProxy = await proxyFor(mysqlPorts);
+    const redisProxy = await proxyFor(redisPorts);
+    const amqpProxy = await proxyFor({ [CONFIG.baseline]: Number(AMQP.port || 5672) });
+
+    log('starting services A[main], A[feature-1], B[main], B[feature-2] and consumer[main] ...');
+    const start = async (role: string, env: string, vars: Record<string, string>) => {
+      const port = role === 'consumer' ? 0 : await freePort();
+      const child = spawn(process.execPath, ['--import', 'tsx', join(__dirname, 'service.ts')], {
+        env: {
+          ...process.env,
+          ROLE: role,
+          ENV_ID: env,
+          PORT: String(port),
+          PREFIX: run,
+          SERVICE_NAME: `${role}-${env}`,
+          ...vars,
+        },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      children.push(child);
+      await new Promise<void>((resolve, reject) => {
+        child.stdout?.on('data', (d) => String(d).includes('ready') && resolve());
+        child.on('exit', (code) => reject(new Error(`${role}[${env}] exited with ${code}`)));
+      });
+      return port;
+    };
+    const stores = { MYSQL: mysqlProxy, REDIS: redisProxy, AMQP: amqpProxy };
+    const bPorts: Record<string, number> = {};
+    for (const env of CONFIG.instances.B) bPorts[env] = await start('B', env, stores);
+    const bProxy = await proxyFor(bPorts, { propagate: true });
+    const aPorts: Record<string, number> = {};
+    for (const env of CONFIG.instances.A)
+      aPorts[env] = await start('A', env, { B_URL: `http://${bProxy}` });
+    const aProxy = await proxyFor(aPorts, { propagate: true });
+    await start('consumer', CONFIG.baseline, stores);
+    await waitForPort(Number(aProxy.split(':')[1]));
+
+    log('sending one request per environment ...');
+    const agent = createAgent();
+    const rows: DemoRow[] = [];
+    const replies = new Map<string, { A: string; B: string }>();
+    for (const env of CONFIG.requests) {
+      const id = `${run}-${env}`;
+      const body = await withEnvId(env, () =>
+        httpGet(`http://${aProxy}/order?id=${id}`, { agent, headers: { 'Env-Id': env } }),
+      );
+      replies.set(env, JSON.parse(body));
+    }
+    agent.destroy();
+
+    // Where did each request's work land? Read every instance directly.
+    const redisClients = Object.entries(redisPorts).map(
+      ([env, port]) => [env, new IORedis({ host: '127.0.0.1', port })] as const,
+    );
+    const mysqlConns = await Promise.all(
+      Object.entries(mysqlPorts).map(
+        async ([env, port]) =>
+          [
+            env,
+            await mysql.createConnection({
+              host: '127.0.0.1',
+              port,
+              user: 'root',
+              password: '',
+              database: 'test',
+            }),
+          ] as const,
+      ),
+    );
+    const consumed = async (id: string) => {
+      for (let i = 0; i < 100; i++) {
+        for (const [env, r] of redisClients) {
+          const value = await r.get(`${run}:consumed:${id}`);
+          if (value) return `${value} -> Redis[${env}]`;
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      return 'not consumed';
+    };
+    for (const env of CONFIG.requests) {
+      const id = `${run}-${env}`;
+      const where = async <T>(
+        list: ReadonlyArray<readonly [string, T]>,
+        has: (c: T) => Promise<boolean>,
+      ) => {
+        const found: string[] = [];
+        for (const [name, c] of list) if (await has(c)) found.push(name);
+        return found.join('+') || 'nowhere';
+      };
+      rows.push({
+        request: env,
+        A: replies.get(env)?.A ?? '?',
+        B: replies.get(env)?.B ?? '?',
+        mysql: `C[${await where(mysqlConns, async (c) => ((await c.query(`SELECT 1 FROM ${table} WHERE request_id = ?`, [id]))[0] as unknown[]).length > 0)}]`,
+        redis: `Redis[${await where(redisClients, async (r) => (await r.exists(`${run}:${id}`)) === 1)}]`,
+        consumer: await consumed(id),
+      });
+    }
+    for (const [, c] of mysqlConns) {
+      await c.query(`DROP TABLE IF EXISTS ${table}`);
+      await c.end();
+    }
+    for (const [, r] of redisClients) {
+      const keys = await r.keys(`${run}:*`);
+      if (keys.length > 0) await r.del(...keys);
+      r.disconnect();
+    }
+
+    const expected = expectedTable();
+    const ok = JSON.stringify(rows) === JSON.stringify(expected);
+    // curl cannot write a PiCoP header; request.ts sends one, as an edge service would.
+    const tryThis = CONFIG.requests.map(
+      (env) => `npx tsx examples/three-envs/request.ts ${aProxy} ${env}`,
+    );
+    return { rows, expected, ok, tryThis, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}

@@ -1,0 +1,26 @@
+// The OpenTelemetry set-up of every demo service, as a user writes it: loaded first.
+import {
+  CompositePropagator,
+  W3CBaggagePropagator,
+  W3CTraceContextPropagator,
+} from '@opentelemetry/core';
+import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
+import { NodeSDK } from '@opentelemetry/sdk-node';
+import { EnvIdPropagator } from '@picop/propagator';
+
+export const sdk = new NodeSDK({
+  serviceName: process.env.SERVICE_NAME,
+  textMapPropagator: new CompositePropagator({
+    propagators: [
+      new W3CTraceContextPropagator(),
+      new W3CBaggagePropagator(),
+      new EnvIdPropagator(),
+    ],
+  }),
+  instrumentations: [new HttpInstrumentation()],
+  // The demo exports nothing: no collector runs here.
+  spanProcessors: [],
+  metricReaders: [],
+  logRecordProcessors: [],
+});
+sdk.start();

@@ -1,0 +1,111 @@
+// One demo service: A, B or the order consumer, in the environment ENV_ID. Configured by
+// environment variables, as a container would be.
+import './instrumentation';
+import http from 'node:http';
+import { connect as amqpConnect } from '@picop/amqp';
+import { createPool } from '@picop/mysql';
+import { acceptPicop, createAgent } from '@picop/net-wrap';
+import { getEnvId } from '@picop/propagator';
+import { Redis } from '@picop/redis';
+
+const { ROLE = 'A', ENV_ID = 'main', PORT = '0', B_URL = '', PREFIX = 'picop-demo' } = process.env;
+const NAME = `${ROLE}[${ENV_ID}]`;
+const QUEUE = `${PREFIX}.orders`;
+const addr = (name: string) => {
+  const [host, port] = String(process.env[name]).split(':');
+  return { host: host as string, port: Number(port) };
+};
+
+async function main(): Promise<void> {
+  if (ROLE === 'A') return serve(await serviceA());
+  if (ROLE === 'B') return serve(await serviceB());
+  return consumer();
+}
+
+/** A: the edge service; calls B through B's proxy, in the request's environment. */
+async function serviceA(): Promise<http.RequestListener> {
+  const agent = createAgent();
+  return async (req, res) => {
+    const id = new URL(req.url ?? '/', 'http://x').searchParams.get('id');
+    const fromB = await get(`${B_URL}/order?id=${id}`, agent);
+    res.end(JSON.stringify({ A: NAME, envId: getEnvId() ?? null, ...JSON.parse(fromB) }));
+  };
+}
+
+/** B: writes the order to MySQL and Redis and publishes it, all in the request's environment. */
+async function serviceB(): Promise<http.RequestListener> {
+  const pool = createPool({
+    ...addr('MYSQL'),
+    user: 'root',
+    password: '',
+    database: 'test',
+    connectionLimit: 4,
+  });
+  const redis = new Redis(addr('REDIS'));
+  const amqp = await amqpConnect(`amqp://guest:guest@${process.env.AMQP}`);
+  return async (req, res) => {
+    const id = new URL(req.url ?? '/', 'http://x').searchParams.get('id') as string;
+    await pool.query(
+      `INSERT INTO ${PREFIX.replace(/-/g, '_')} (request_id, env, served_by) VALUES (?, ?, ?)`,
+      [id, getEnvId() ?? '', NAME],
+    );
+    await redis.set(`${PREFIX}:${id}`, NAME);
+    const channel = await amqp.createChannel();
+    await channel.assertQueue(QUEUE, { durable: false });
+    channel.sendToQueue(QUEUE, Buffer.from(id));
+    await channel.close();
+    res.end(JSON.stringify({ B: NAME }));
+  };
+}
+
+/** The order consumer: a worker with no request context, each message handled in its environment. */
+async function consumer(): Promise<void> {
+  const redis = new Redis(addr('REDIS'));
+  const amqp = await amqpConnect(`amqp://guest:guest@${process.env.AMQP}`, {
+    picop: { envId: ENV_ID },
+  });
+  const channel = await amqp.createChannel();
+  await channel.assertQueue(QUEUE, { durable: false });
+  await channel.consume(QUEUE, async (msg) => {
+    if (!msg) return;
+    await redis.set(`${PREFIX}:consumed:${msg.content}`, `consumer[${ENV_ID}] in ${getEnvId()}`);
+    channel.ack(msg);
+  });
+  process.stdout.write('ready\n');
+}
+
+function serve(handler: http.RequestListener): void {
+  const server = acceptPicop(
+    http.createServer((req, res) => {
+      Promise.resolve(handler(req, res)).catch((err: Error) => {
+        res.statusCode = 500;
+        res.end(JSON.stringify({ error: err.message }));
+      });
+    }),
+  );
+  server.listen(Number(PORT), '127.0.0.1', () => process.stdout.write('ready\n'));
+}
+
+function get(url: string, agent: http.Agent): Promise<string> {
+  return new Promise((resolve, reject) => {
+    http
+      .get(url, { agent }, (res) => {
+        let body = '';
+        res.setEncoding('utf8').on('data', (d) => {
+          body += d;
+        });
+        res.on('end', () =>
+          res.statusCode === 200
+            ? resolve(body)
+            : reject(new Error(`${url}: ${res.statusCode} ${body}`)),
+        );
+      })
+      .on('error', reject);
+  });
+}
+
+process.on('SIGTERM', () => process.exit(0));
+main().catch((err) => {
+  process.stderr.write(`${NAME}: ${err.stack}\n`);
+  process.exit(1);
+});
