@@ -112,7 +112,7 @@ export async function runDemo({ log = (_: string) => {} } = {}): Promise<DemoRes
         database: 'test',
       });
       await conn.query(
-        `CREATE TABLE ${table} (request_id VARCHAR(64), env VARCHAR(64), served_by VARCHAR(64))`,
+        `CREATE TABLE IF NOT EXISTS ${table} (request_id VARCHAR(64), env VARCHAR(64), served_by VARCHAR(64))`,
       );
       await conn.end();
     }

@@ -8,9 +8,17 @@ import { acceptPicop, createAgent } from '@picop/net-wrap';
 import { getEnvId } from '@picop/propagator';
 import { Redis } from '@picop/redis';
 
-const { ROLE = 'A', ENV_ID = 'main', PORT = '0', B_URL = '', PREFIX = 'picop-demo' } = process.env;
+const {
+  ROLE = 'A',
+  ENV_ID = 'main',
+  HOST = '127.0.0.1',
+  PORT = '0',
+  B_URL = '',
+  PREFIX = 'picop-demo',
+} = process.env;
 const NAME = `${ROLE}[${ENV_ID}]`;
 const QUEUE = `${PREFIX}.orders`;
+const TABLE = PREFIX.replace(/-/g, '_');
 const addr = (name: string) => {
   const [host, port] = String(process.env[name]).split(':');
   return { host: host as string, port: Number(port) };
@@ -45,10 +53,15 @@ async function serviceB(): Promise<http.RequestListener> {
   const amqp = await amqpConnect(`amqp://guest:guest@${process.env.AMQP}`);
   return async (req, res) => {
     const id = new URL(req.url ?? '/', 'http://x').searchParams.get('id') as string;
+    // In the database of the request's environment, like the insert after it.
     await pool.query(
-      `INSERT INTO ${PREFIX.replace(/-/g, '_')} (request_id, env, served_by) VALUES (?, ?, ?)`,
-      [id, getEnvId() ?? '', NAME],
+      `CREATE TABLE IF NOT EXISTS ${TABLE} (request_id VARCHAR(64), env VARCHAR(64), served_by VARCHAR(64))`,
     );
+    await pool.query(`INSERT INTO ${TABLE} (request_id, env, served_by) VALUES (?, ?, ?)`, [
+      id,
+      getEnvId() ?? '',
+      NAME,
+    ]);
     await redis.set(`${PREFIX}:${id}`, NAME);
     const channel = await amqp.createChannel();
     await channel.assertQueue(QUEUE, { durable: false });
@@ -83,7 +96,7 @@ function serve(handler: http.RequestListener): void {
       });
     }),
   );
-  server.listen(Number(PORT), '127.0.0.1', () => process.stdout.write('ready\n'));
+  server.listen(Number(PORT), HOST, () => process.stdout.write('ready\n'));
 }
 
 function get(url: string, agent: http.Agent): Promise<string> {
