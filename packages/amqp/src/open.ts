@@ -74,7 +74,8 @@ export function endpointOf(url: AmqpUrl, options: Record<string, unknown>): Endp
       locale: query.locale ?? 'en_US',
       channelMax: num(query.channelMax) ?? 0,
       frameMax: num(query.frameMax) ?? 131072,
-      heartbeat: num(query.heartbeat) ?? null,
+      // No preference: amqplib 2.x says null, 0.10 says 0 (both mean the server's value).
+      heartbeat: num(query.heartbeat) ?? (amqplibVersion.startsWith('0.') ? 0 : null),
       maxFrameSize: num(query.maxFrameSize),
       virtualHost: vhost,
       capabilities: '',
