@@ -146,15 +146,24 @@ export class ContextPools<T> {
   acquire(ctx: Context = otelContext.active()): T {
     if (this.#closed) throw new PicopError('ERR_PICOP_INVALID_STATE', 'ContextPools is closed');
     ctx = withFallbackEnvId(this.#fallbackEnvId, ctx);
-    const key = this.#keyedByEnvId
-      ? (getEnvId(ctx) ?? '')
-      : headerForContext(ctx, this.#options).toString('latin1');
+    const key = this.#keyOf(ctx);
     const entry = this.#entries.get(key);
     if (entry !== undefined) {
       entry.lastUsed = performance.now();
       return entry.client;
     }
     return this.#create(key, ctx);
+  }
+
+  /** The client for a context if one exists, without creating it or counting it as a use. */
+  peek(ctx: Context = otelContext.active()): T | undefined {
+    return this.#entries.get(this.#keyOf(withFallbackEnvId(this.#fallbackEnvId, ctx)))?.client;
+  }
+
+  #keyOf(ctx: Context): string {
+    return this.#keyedByEnvId
+      ? (getEnvId(ctx) ?? '')
+      : headerForContext(ctx, this.#options).toString('latin1');
   }
 
   /** The clients held, in creation order. */

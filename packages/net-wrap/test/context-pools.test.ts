@@ -53,6 +53,15 @@ describe('ContextPools', () => {
     expect(none.pool.envId).toBeUndefined();
   });
 
+  it('peek() finds a client without creating one', () => {
+    const { pools } = makePools();
+    expect(pools.peek(inEnv('a'))).toBeUndefined();
+    expect(pools.size).toBe(0);
+    const a = pools.acquire(inEnv('a'));
+    expect(pools.peek(inEnv('a'))).toBe(a);
+    expect(pools.created).toBe(1);
+  });
+
   it('closes the least recently used idle client past max', async () => {
     const { pools, destroyed } = makePools({ max: 2 });
     const a = pools.acquire(inEnv('a'));

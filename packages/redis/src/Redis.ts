@@ -81,7 +81,8 @@ export class Redis extends IORedis {
     // `status` is the default-context client's.
     Object.defineProperty(this, 'status', {
       configurable: true,
-      get: () => (this.#pools ? this.#pools.acquire(ROOT_CONTEXT).status : 'wait'),
+      // Reading the status opens nothing: 'wait' until that client exists.
+      get: () => this.#pools?.peek(ROOT_CONTEXT)?.status ?? 'wait',
       set: () => {},
     });
   }
