@@ -1,32 +1,15 @@
 import type { Socket } from 'node:net';
-import {
-  type Dialect,
-  HeaderDecoder,
-  matchSignature,
-  PicopError,
-  type PicopFields,
-  SIGNATURE,
-} from '@picop/codec';
+import { PicopError, type PicopFields } from '@picop/codec';
 import { DEFAULT_HEADER_TIMEOUT_MS } from './constants.js';
+import { HeaderReader, type HeaderReaderOptions, type HeaderReadResult } from './HeaderReader.js';
 
 /** Options of {@link readHeader}. */
-export interface ReadHeaderOptions {
-  /**
-   * `'required'`: a stream without a header fails with `ERR_PICOP_SIGNATURE`.
-   * `'optional'`: a stream that does not start with the signature is handed on untouched,
-   * decided at its first byte that differs. Only for protocols whose client speaks first.
-   * @default 'required'
-   */
-  mode?: 'required' | 'optional';
+export interface ReadHeaderOptions extends HeaderReaderOptions {
   /**
    * Time allowed for the whole header; past it the socket is destroyed with `ERR_PICOP_TIMEOUT`.
    * @default 5000
    */
   timeoutMs?: number;
-  /** @default 4096 */
-  maxLength?: number;
-  /** @default 'spec' */
-  dialect?: Dialect;
 }
 
 /**
@@ -46,12 +29,9 @@ export function readHeader(
   socket: Socket,
   options: ReadHeaderOptions = {},
 ): Promise<PicopFields | undefined> {
-  const { mode = 'required', timeoutMs = DEFAULT_HEADER_TIMEOUT_MS } = options;
-  const decoder = new HeaderDecoder({ maxLength: options.maxLength, dialect: options.dialect });
+  const { timeoutMs = DEFAULT_HEADER_TIMEOUT_MS } = options;
+  const reader = new HeaderReader(options);
   return new Promise((resolve, reject) => {
-    // Optional mode: bytes held while they still agree with the signature (at most 12).
-    let held: Buffer | undefined = mode === 'optional' ? Buffer.alloc(0) : undefined;
-
     const cleanup = () => {
       clearTimeout(timer);
       socket.off('readable', onReadable);
@@ -62,10 +42,11 @@ export function readHeader(
     let finished = false;
     // With its last 'readable' listener gone the stream is back in its initial mode, so whoever
     // reads next (a 'data' listener, pipe) starts it, the unshifted bytes first.
-    const handOn = (rest: Buffer) => {
+    const handOn = ({ fields, rest }: HeaderReadResult) => {
       finished = true;
       cleanup();
       if (rest.length > 0) socket.unshift(rest);
+      resolve(fields);
     };
     const fail = (err: unknown) => {
       finished = true;
@@ -78,44 +59,17 @@ export function readHeader(
       while (!finished) {
         const chunk = socket.read() as Buffer | null;
         if (chunk === null) return;
-        onData(chunk);
-      }
-    };
-    const onData = (chunk: Buffer) => {
-      try {
-        if (held !== undefined) {
-          const seen = held.length === 0 ? chunk : Buffer.concat([held, chunk]);
-          const match = matchSignature(seen);
-          if (match === 'mismatch') {
-            handOn(seen);
-            resolve(undefined);
-            return;
-          }
-          if (match === 'partial') {
-            held = seen;
-            return;
-          }
-          held = undefined;
-          chunk = seen;
+        try {
+          const done = reader.push(chunk);
+          if (done !== undefined) handOn(done);
+        } catch (err) {
+          fail(err);
         }
-        const done = decoder.push(chunk);
-        if (done !== undefined) {
-          handOn(done.rest);
-          resolve(done.fields);
-        }
-      } catch (err) {
-        fail(err);
       }
     };
     const onEnd = () => {
-      if (held !== undefined && held.length === 0) {
-        // Optional mode, a plain peer that sent nothing: nothing to decide, hand the stream on.
-        cleanup();
-        resolve(undefined);
-        return;
-      }
       try {
-        decoder.end();
+        handOn(reader.end());
       } catch (err) {
         fail(err);
       }
@@ -129,18 +83,12 @@ export function readHeader(
       reject(
         new PicopError(
           'ERR_PICOP_TRUNCATED',
-          `Connection closed after ${decoder.bytesRead} bytes of the PiCoP header`,
+          `Connection closed after ${reader.bytesRead} bytes of the PiCoP header`,
         ),
       );
     };
     const timer = setTimeout(() => {
-      const got = held?.length ?? decoder.bytesRead;
-      fail(
-        new PicopError(
-          'ERR_PICOP_TIMEOUT',
-          `No complete PiCoP header within ${timeoutMs} ms (got ${got} of at least ${SIGNATURE.length + 3} bytes) from ${peerOf(socket)}: raise \`timeoutMs\``,
-        ),
-      );
+      fail(reader.timeoutError(timeoutMs, peerOf(socket)));
     }, timeoutMs);
     timer.unref?.();
 
