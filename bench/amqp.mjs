@@ -14,7 +14,7 @@ const N = env('BENCH_AMQP_OPS', 20_000);
 const N_RTT = env('BENCH_AMQP_RTT_OPS', 5_000);
 const INFLIGHT = env('BENCH_INFLIGHT', 32);
 const ROUNDS = env('BENCH_ROUNDS', 2);
-const port = await startPicopProxy([
+const { port } = await startPicopProxy([
   '--default',
   `${broker.hostname}:${broker.port || 5672}`,
   '--header',

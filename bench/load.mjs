@@ -1,7 +1,7 @@
 // Load helpers shared by the macro benchmarks: closed-loop concurrency with latency percentiles,
 // and starting the picop-proxy command and HAProxy as separate processes.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -36,9 +36,28 @@ export async function closedLoop(total, concurrency, op) {
     opsPerSec: total / seconds,
     // This process's CPU time per operation: the client-side cost, whatever else the machine does.
     cpuUsPerOp: (used.user + used.system) / total,
+    ops: total,
     p50: latencies[Math.floor(total * 0.5)],
     p99: latencies[Math.floor(total * 0.99)],
   };
+}
+
+const TICKS_PER_SECOND =
+  Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
+
+/**
+ * CPU milliseconds (user + system) process `pid` has used so far, from /proc; undefined where
+ * there is no /proc. Steadier than throughput on a shared machine: it is the proxy's own cost.
+ */
+export function cpuMsOf(pid) {
+  try {
+    // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_SECOND;
+  } catch {
+    return undefined;
+  }
 }
 
 const children = new Set();
@@ -50,7 +69,7 @@ export function stopAll() {
   children.clear();
 }
 
-/** Starts the picop-proxy command with `args`; resolves with its port. */
+/** Starts the picop-proxy command with `args`; resolves with its port and process id. */
 export function startPicopProxy(args) {
   const cli = fileURLToPath(new URL('../packages/proxy/dist/cli.js', import.meta.url));
   const child = spawn(
@@ -66,7 +85,7 @@ export function startPicopProxy(args) {
     child.stdout.on('data', (d) => {
       out += d;
       const m = /listening on .*:(\d+)/.exec(out);
-      if (m) resolve(Number(m[1]));
+      if (m) resolve({ port: Number(m[1]), pid: child.pid });
     });
     child.on('exit', (code) => reject(new Error(`picop-proxy exited with ${code}`)));
   });

@@ -19,7 +19,7 @@ const ROUNDS = env('BENCH_ROUNDS', 2);
 const ENVS = ['feature-1', 'feature-2', 'feature-3', 'feature-4'];
 
 // Every Env-Id goes to the same MariaDB: the benchmark measures the client side.
-const port = await startPicopProxy([
+const { port } = await startPicopProxy([
   '--default',
   `${MYSQL.host}:${MYSQL.port}`,
   ...ENVS.flatMap((e) => ['--route', `${e}=${MYSQL.host}:${MYSQL.port}`]),

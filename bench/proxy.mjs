@@ -6,7 +6,7 @@ import { connect } from '@picop/net-wrap';
 import { Redis } from 'ioredis';
 import mysql from 'mysql2/promise';
 import { fmtOps, fmtRatio, table } from './lib.mjs';
-import { closedLoop, env, startHaproxy, startPicopProxy, stopAll } from './load.mjs';
+import { closedLoop, cpuMsOf, env, startHaproxy, startPicopProxy, stopAll } from './load.mjs';
 import { freePort } from './ports.mjs';
 
 const REDIS = { host: '127.0.0.1', port: env('REDIS_PORT', 6379) };
@@ -41,10 +41,28 @@ const picop = {
 const targets = [
   { name: 'direct', redis: REDIS.port, mysql: MYSQL.port, header: false },
   ...(haproxy
-    ? [{ name: 'haproxy', redis: haproxyPorts.redis, mysql: haproxyPorts.mysql, header: false }]
+    ? [
+        {
+          name: 'haproxy',
+          redis: haproxyPorts.redis,
+          mysql: haproxyPorts.mysql,
+          header: false,
+          pids: [haproxy.pid],
+        },
+      ]
     : []),
-  { name: 'picop-proxy', redis: picop.redis, mysql: picop.mysql, header: true },
+  {
+    name: 'picop-proxy',
+    redis: picop.redis.port,
+    mysql: picop.mysql.port,
+    header: true,
+    pids: [picop.redis.pid, picop.mysql.pid],
+  },
 ];
+
+/** The proxy processes' CPU milliseconds so far (one of them works per case). */
+const proxyCpuMs = (target) =>
+  target.pids?.reduce((sum, pid) => sum + (cpuMsOf(pid) ?? Number.NaN), 0);
 
 function redisBenchmark(port) {
   const out = spawnSync(
@@ -70,7 +88,7 @@ function redisBenchmark(port) {
     .find((l) => l.startsWith('"GET"'));
   if (!row) throw new Error(`redis-benchmark failed: ${out.stderr}`);
   const cells = row.split(',').map((c) => Number(c.replaceAll('"', '')));
-  return { opsPerSec: cells[1], p50: cells[4], p99: cells[6] };
+  return { opsPerSec: cells[1], p50: cells[4], p99: cells[6], ops: N_REDIS * 2 };
 }
 
 async function ioredisGets(port) {
@@ -132,7 +150,9 @@ for (const [label, run] of CASES.filter(
   // Rounds interleave the targets, so drift in the machine's speed hits each of them alike.
   for (let round = 0; round < ROUNDS; round++) {
     for (const target of targets) {
+      const cpuBefore = proxyCpuMs(target);
       const r = await run(target);
+      r.proxyCpuUsPerOp = ((proxyCpuMs(target) - cpuBefore) * 1000) / r.ops;
       const prev = best.get(target.name);
       if (!prev || r.opsPerSec > prev.opsPerSec) best.set(target.name, r);
     }
@@ -149,13 +169,25 @@ for (const [label, run] of CASES.filter(
       r.p99.toFixed(3),
       fmtRatio(r.opsPerSec / direct.opsPerSec),
       ha ? fmtRatio(r.opsPerSec / ha.opsPerSec) : 'n/a',
+      Number.isNaN(r.proxyCpuUsPerOp) ? '' : r.proxyCpuUsPerOp.toFixed(1),
+      ha && target.pids ? fmtRatio(r.proxyCpuUsPerOp / ha.proxyCpuUsPerOp) : '',
     ]);
   }
 }
 stopAll();
 table(
   `proxy (best of ${ROUNDS} interleaved rounds; ${haproxy ? 'HAProxy nbthread 1' : 'HAProxy not installed: apt-get install haproxy'}; latencies in ms)`,
-  ['load', 'through', 'ops/s', 'p50', 'p99', 'vs direct', 'vs HAProxy'],
+  [
+    'load',
+    'through',
+    'ops/s',
+    'p50',
+    'p99',
+    'vs direct',
+    'vs HAProxy',
+    'proxy CPU µs/op',
+    'CPU vs HAProxy',
+  ],
   rows,
 );
 process.exit(0);

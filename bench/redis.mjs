@@ -17,7 +17,7 @@ const ROUNDS = env('BENCH_ROUNDS', 3);
 const ENVS = ['feature-1', 'feature-2', 'feature-3', 'feature-4'];
 const KEY = 'picop:bench:redis';
 
-const port = await startPicopProxy([
+const { port } = await startPicopProxy([
   '--default',
   `${REDIS.host}:${REDIS.port}`,
   '--header',

@@ -1,6 +1,6 @@
 import net from 'node:net';
-import { type Dialect, encodeHeader, isPicopError, type PicopFields } from '@picop/codec';
-import { readHeader } from '@picop/net-wrap';
+import { type Dialect, encodeHeader, isPicopError, PicopError } from '@picop/codec';
+import { DEFAULT_HEADER_TIMEOUT_MS, HeaderReader, type HeaderReadResult } from '@picop/net-wrap';
 import type { Logger } from 'pino';
 import { type Address, formatAddress, parseAddress } from './address.js';
 import { ProxyStats } from './ProxyStats.js';
@@ -56,9 +56,16 @@ export type ProxyStatsSnapshot = ReturnType<ProxyStats['totals']> & {
   byEnv: Record<string, ReturnType<ProxyStats['label']>>;
 };
 
+/** One accepted connection: reading its header, then relaying. */
 interface Relay {
   client: net.Socket;
-  destination?: net.Socket;
+  /** Until the header is decided. */
+  reader: HeaderReader | undefined;
+  headerTimer: NodeJS.Timeout | undefined;
+  destination: net.Socket | undefined;
+  started: number;
+  toDestination: number;
+  toClient: number;
 }
 
 /**
@@ -82,7 +89,7 @@ export class PicopProxy {
     this.routes = new RouteTable(options.routes, options.defaultRoute);
     this.#log = options.logger;
     this.#server = net.createServer(
-      { allowHalfOpen: true, noDelay: true, pauseOnConnect: false },
+      { allowHalfOpen: true, noDelay: true, pauseOnConnect: true },
       (socket) => this.#accept(socket),
     );
   }
@@ -145,41 +152,98 @@ export class PicopProxy {
     return this.#closing;
   }
 
-  #accept(client: net.Socket): void {
-    const relay: Relay = { client };
-    this.#relays.add(relay);
-    client.on('close', () => {
-      if (relay.destination === undefined || relay.destination.destroyed)
-        this.#relays.delete(relay);
-    });
-    const started = performance.now();
+  #accept(accepted: net.Socket): void {
     const o = this.#options;
-    readHeader(client, {
-      mode: o.header ?? 'required',
-      timeoutMs: o.headerTimeoutMs,
-      maxLength: o.maxHeaderBytes,
-      dialect: o.dialect,
-    }).then(
-      (fields) => {
-        this.#stats.observeHeader((performance.now() - started) / 1000);
-        this.#route(relay, fields, started);
-      },
-      (err: unknown) => {
-        const reason = isPicopError(err)
-          ? err.code.slice('ERR_PICOP_'.length).toLowerCase()
-          : 'client_error';
-        this.#stats.label('_unknown').accepted++;
-        this.#stats.fail('_unknown', reason);
-        this.#log?.info(
-          { peer: peer(client), reason, err: (err as Error).message },
-          'header refused',
+    const relay: Relay = {
+      client: accepted,
+      reader: new HeaderReader({
+        mode: o.header ?? 'required',
+        maxLength: o.maxHeaderBytes,
+        dialect: o.dialect,
+      }),
+      headerTimer: undefined,
+      destination: undefined,
+      started: performance.now(),
+      toDestination: 0,
+      toClient: 0,
+    };
+    const client = adopt(accepted, (n) => this.#fromClient(relay, n));
+    relay.client = client;
+    this.#relays.add(relay);
+    const timeoutMs = o.headerTimeoutMs ?? DEFAULT_HEADER_TIMEOUT_MS;
+    relay.headerTimer = setTimeout(() => {
+      if (relay.reader) this.#refuse(relay, relay.reader.timeoutError(timeoutMs, peer(client)));
+    }, timeoutMs);
+    client.on('end', () => {
+      if (relay.destination !== undefined) {
+        relay.destination.end();
+        return;
+      }
+      if (relay.reader === undefined) return;
+      try {
+        // A plain peer that sent nothing: connect it anyway, and pass its end on.
+        this.#route(relay, relay.reader.end());
+        (relay.destination as net.Socket | undefined)?.end();
+      } catch (err) {
+        this.#refuse(relay, err);
+      }
+    });
+    client.on('error', () => {});
+    client.on('close', () => {
+      if (relay.reader !== undefined) {
+        this.#refuse(
+          relay,
+          new PicopError(
+            'ERR_PICOP_TRUNCATED',
+            `Connection closed after ${relay.reader.bytesRead} bytes of the PiCoP header`,
+          ),
         );
-        this.#relays.delete(relay);
-      },
-    );
+      }
+    });
   }
 
-  #route(relay: Relay, fields: PicopFields | undefined, started: number): void {
+  /** Bytes from the client, in the shared read buffer: copied on before the next read reuses it. */
+  #fromClient(relay: Relay, n: number): boolean {
+    const { destination, reader } = relay;
+    if (destination !== undefined) {
+      relay.toDestination += n;
+      return destination.write(copyRead(n));
+    }
+    if (reader === undefined) return false;
+    try {
+      const decided = reader.push(READ_BUFFER.subarray(0, n));
+      return decided === undefined || this.#route(relay, decided);
+    } catch (err) {
+      this.#refuse(relay, err);
+      return false;
+    }
+  }
+
+  /** The header was bad, late or cut short: count it and close the client. */
+  #refuse(relay: Relay, err: unknown): void {
+    relay.reader = undefined;
+    clearTimeout(relay.headerTimer);
+    const reason = isPicopError(err)
+      ? err.code.slice('ERR_PICOP_'.length).toLowerCase()
+      : 'client_error';
+    this.#stats.label('_unknown').accepted++;
+    this.#stats.fail('_unknown', reason);
+    this.#log?.info(
+      { peer: peer(relay.client), reason, err: (err as Error).message },
+      'header refused',
+    );
+    relay.client.destroy();
+    this.#relays.delete(relay);
+  }
+
+  /**
+   * Connects the client to the route of its Env-Id and sends `rest` on; returns false when the
+   * destination wants the client paused.
+   */
+  #route(relay: Relay, { fields, rest }: HeaderReadResult): boolean {
+    relay.reader = undefined;
+    clearTimeout(relay.headerTimer);
+    this.#stats.observeHeader((performance.now() - relay.started) / 1000);
     const { client } = relay;
     const envId = fields?.get(this.#options.fieldName ?? 'Env-Id');
     const routed = envId === undefined ? undefined : this.routes.get(envId);
@@ -197,13 +261,10 @@ export class PicopProxy {
       );
       client.destroy();
       this.#relays.delete(relay);
-      return;
+      return false;
     }
     stats.active++;
-    let toDestination = 0;
-    let toClient = 0;
-    // Destination -> client: read into one shared buffer (reads run one at a time on the event
-    // loop) and write a copy, skipping a buffer allocation and a stream event per chunk.
+    // Destination -> client through the shared read buffer, like the client's side.
     const destination = net.connect({
       host: target.host,
       port: target.port,
@@ -211,18 +272,16 @@ export class PicopProxy {
       allowHalfOpen: true,
       onread: {
         buffer: READ_BUFFER,
-        callback: (n: number, buf: Uint8Array) => {
-          toClient += n;
-          return client.write(Buffer.from(buf.subarray(0, n)));
+        callback: (n: number) => {
+          relay.toClient += n;
+          return client.write(copyRead(n));
         },
       },
     });
-    client.on('drain', () => destination.resume());
-    destination.on('end', () => client.end());
     relay.destination = destination;
-    if (this.#options.propagate && fields !== undefined) {
-      destination.write(encodeHeader(fields, { dialect: this.#options.dialect }));
-    }
+    client.on('drain', () => destination.resume());
+    destination.on('drain', () => client.resume());
+    destination.on('end', () => client.end());
     const connectTimer = setTimeout(() => {
       destination.destroy(
         Object.assign(new Error(`connect to ${formatAddress(target)} timed out`), {
@@ -253,26 +312,22 @@ export class PicopProxy {
       destination.destroy();
     });
 
-    pump(client, destination, (n) => {
-      toDestination += n;
-    });
-
     let open = 2;
     const closed = () => {
       if (--open > 0) return;
       clearTimeout(connectTimer);
       stats.active--;
-      stats.bytesToDestination += toDestination;
-      stats.bytesToClient += toClient;
+      stats.bytesToDestination += relay.toDestination;
+      stats.bytesToClient += relay.toClient;
       if (failure !== undefined) this.#stats.fail(label, failure);
       this.#relays.delete(relay);
       this.#log?.debug(
         {
           envId,
           destination: formatAddress(target),
-          toDestination,
-          toClient,
-          ms: Math.round(performance.now() - started),
+          toDestination: relay.toDestination,
+          toClient: relay.toClient,
+          ms: Math.round(performance.now() - relay.started),
           failure,
         },
         'connection closed',
@@ -286,23 +341,49 @@ export class PicopProxy {
       if (hadError || !destination.writableEnded) destination.destroy();
       closed();
     });
+
+    if (this.#options.propagate && fields !== undefined) {
+      destination.write(encodeHeader(fields, { dialect: this.#options.dialect }));
+    }
+    if (rest.length === 0) return true;
+    relay.toDestination += rest.length;
+    return destination.write(Buffer.from(rest));
   }
 }
 
+/** Called with the number of bytes just read into {@link READ_BUFFER}; false pauses reading. */
+type OnRead = (n: number) => boolean;
+
 /**
- * Relays `from` to `to` with backpressure, and `from`'s FIN as `to`'s (the other direction goes on).
- * Bytes already buffered in `from` (read past the header) come first.
+ * The accepted socket's connection, re-wrapped in a socket that reads through `onread` into
+ * {@link READ_BUFFER}: no buffer allocation, stream push or 'data' event per chunk. Node's
+ * `net.Server` offers no `onread`, so this moves the handle (the server accepts paused, so
+ * nothing was read yet) the way the server itself wraps a handle in a socket.
  */
-function pump(from: net.Socket, to: net.Socket, count: (n: number) => void): void {
-  from.on('data', (chunk: Buffer) => {
-    count(chunk.length);
-    if (!to.write(chunk)) from.pause();
-  });
-  to.on('drain', () => from.resume());
-  from.on('end', () => to.end());
+function adopt(accepted: net.Socket, callback: OnRead): net.Socket {
+  const husk = accepted as unknown as { _handle: unknown };
+  const handle = husk._handle;
+  husk._handle = null;
+  // Without its handle the husk closes alone, and the server stops counting it.
+  accepted.destroy();
+  return new net.Socket({
+    handle,
+    allowHalfOpen: true,
+    readable: true,
+    writable: true,
+    onread: { buffer: READ_BUFFER, callback },
+  } as net.SocketConstructorOpts);
 }
 
+// Reads run one at a time on the event loop, and every read is copied on before the next.
 const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
+
+/** The last read's `n` bytes, copied out of {@link READ_BUFFER} (pooled: 5x faster than `copyBytesFrom`). */
+function copyRead(n: number): Buffer {
+  const copy = Buffer.allocUnsafe(n);
+  READ_BUFFER.copy(copy, 0, 0, n);
+  return copy;
+}
 
 function peer(socket: net.Socket): string {
   return `${socket.remoteAddress}:${socket.remotePort}`;

@@ -92,6 +92,100 @@ describe('proxy robustness', () => {
     expect(back.subarray(0, payload.length).equals(payload)).toBe(true);
   });
 
+  it('stops reading the destination while the client does not read, and loses nothing', async () => {
+    // A destination that writes 64 MiB as fast as the proxy takes it, honouring backpressure.
+    const total = 64 * 1024 * 1024;
+    let written = 0;
+    const block = Buffer.alloc(64 * 1024);
+    const source = net.createServer((socket) => {
+      socket.on('error', () => {});
+      const more = () => {
+        while (written < total) {
+          for (let i = 0; i < block.length; i += 997) block[i] = (written + i) & 0xff;
+          written += block.length;
+          if (!socket.write(block)) return;
+        }
+        socket.end();
+      };
+      socket.on('drain', more);
+      more();
+    });
+    await new Promise<void>((r) => source.listen(0, '127.0.0.1', r));
+    const { port } = await start({
+      routes: { big: `127.0.0.1:${(source.address() as net.AddressInfo).port}` },
+    });
+    const client = connect({ host: '127.0.0.1', port, fields: HEADER('big') });
+    client.pause();
+    await new Promise((r) => setTimeout(r, 300));
+    // Socket buffers and one high-water mark on each side: a few MiB, not the whole transfer.
+    expect(written).toBeLessThan(16 * 1024 * 1024);
+    const chunks: Buffer[] = [];
+    client.on('data', (d) => chunks.push(d));
+    client.resume();
+    await new Promise((r) => client.on('end', r));
+    const got = Buffer.concat(chunks);
+    expect(got.length).toBe(total);
+    for (let at = 0; at < total; at += 64 * 1024) {
+      expect(got[at + 997]).toBe((at + 997) & 0xff);
+    }
+    client.destroy();
+    source.close();
+  });
+
+  it('stops reading the client while the destination does not read', async () => {
+    const sinks: net.Socket[] = [];
+    const sink = net.createServer((socket) => {
+      socket.pause();
+      sinks.push(socket);
+    });
+    await new Promise<void>((r) => sink.listen(0, '127.0.0.1', r));
+    const { port } = await start({
+      routes: { slow: `127.0.0.1:${(sink.address() as net.AddressInfo).port}` },
+    });
+    const client = connect({ host: '127.0.0.1', port, fields: HEADER('slow') });
+    client.on('error', () => {});
+    const block = Buffer.alloc(64 * 1024, 1);
+    let sent = 0;
+    const more = () => {
+      while (sent < 64 * 1024 * 1024 && client.write(block)) sent += block.length;
+    };
+    client.on('drain', more);
+    more();
+    await new Promise((r) => setTimeout(r, 300));
+    const before = sent;
+    expect(before).toBeLessThan(16 * 1024 * 1024);
+    // Reading at the far end lets the client go on.
+    let received = 0;
+    const [destination] = sinks as [net.Socket];
+    destination.on('data', (d) => (received += d.length));
+    destination.resume();
+    await new Promise((r) => setTimeout(r, 300));
+    expect(sent).toBeGreaterThan(before);
+    expect(received).toBeGreaterThan(before / 2);
+    client.destroy();
+    sink.close();
+  });
+
+  it('in optional mode connects a plain peer that sends nothing, and passes its FIN on', async () => {
+    const { proxy, port } = await start({ header: 'optional' });
+    const client = net.connect({ host: '127.0.0.1', port, allowHalfOpen: true });
+    const reply = readAll(client);
+    client.end();
+    expect(await reply).toBe('bye');
+    expect(proxy.stats().byEnv._plain?.accepted).toBe(1);
+  });
+
+  it('counts a peer that closes mid-header as truncated', async () => {
+    const { proxy, port } = await start();
+    const client = net.connect({ host: '127.0.0.1', port });
+    const closed = readAll(client);
+    client.end(Buffer.from('0d0a0d0a000d0a', 'hex'));
+    expect(await closed).toBe('');
+    await new Promise((r) => setTimeout(r, 20));
+    expect(proxy.stats().byEnv._unknown?.failed).toEqual({ truncated: 1 });
+    expect(proxy.connections).toBe(0);
+  });
+
   it('relays 1,000 concurrent connections with no error', async () => {
     const { proxy, port } = await start();
     const results = await Promise.all(
