@@ -72,13 +72,21 @@ export function stopAll() {
 /** Starts the picop-proxy command with `args`; resolves with its port and process id. */
 export function startPicopProxy(args) {
   const cli = fileURLToPath(new URL('../packages/proxy/dist/cli.js', import.meta.url));
-  const child = spawn(
-    process.execPath,
-    [cli, '--listen', '127.0.0.1:0', '--log-level', 'error', ...args],
-    {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
-  );
+  return startNode(cli, ['--listen', '127.0.0.1:0', '--log-level', 'error', ...args]);
+}
+
+/** Starts bench/naive-relay.mjs (`pipe()` both ways) in front of `targetPort`. */
+export function startNaiveRelay(targetPort) {
+  return startNode(fileURLToPath(new URL('naive-relay.mjs', import.meta.url)), [
+    String(targetPort),
+  ]);
+}
+
+/** Runs a Node script that prints "listening on <host>:<port>"; resolves with port and pid. */
+function startNode(script, args) {
+  const child = spawn(process.execPath, [script, ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   children.add(child);
   return new Promise((resolve, reject) => {
     let out = '';
@@ -87,7 +95,7 @@ export function startPicopProxy(args) {
       const m = /listening on .*:(\d+)/.exec(out);
       if (m) resolve({ port: Number(m[1]), pid: child.pid });
     });
-    child.on('exit', (code) => reject(new Error(`picop-proxy exited with ${code}`)));
+    child.on('exit', (code) => reject(new Error(`${script} exited with ${code}`)));
   });
 }
 

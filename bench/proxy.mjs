@@ -1,12 +1,20 @@
-// picop-proxy against HAProxy (TCP mode, nbthread 1) and a direct connection, side by side in one
-// run on 127.0.0.1, each proxy a separate process. Tune with BENCH_* variables (see below).
+// picop-proxy against HAProxy (TCP mode, nbthread 1), a naive pipe() relay and a direct connection,
+// side by side in one run on 127.0.0.1, each proxy a separate process. Tune with BENCH_* variables.
 import { spawnSync } from 'node:child_process';
 import net from 'node:net';
 import { connect } from '@picop/net-wrap';
 import { Redis } from 'ioredis';
 import mysql from 'mysql2/promise';
 import { fmtOps, fmtRatio, table } from './lib.mjs';
-import { closedLoop, cpuMsOf, env, startHaproxy, startPicopProxy, stopAll } from './load.mjs';
+import {
+  closedLoop,
+  cpuMsOf,
+  env,
+  startHaproxy,
+  startNaiveRelay,
+  startPicopProxy,
+  stopAll,
+} from './load.mjs';
 import { freePort } from './ports.mjs';
 
 const REDIS = { host: '127.0.0.1', port: env('REDIS_PORT', 6379) };
@@ -38,6 +46,11 @@ const picop = {
   mysql: await startPicopProxy(['--default', `${MYSQL.host}:${MYSQL.port}`]),
 };
 
+const naive = {
+  redis: await startNaiveRelay(REDIS.port),
+  mysql: await startNaiveRelay(MYSQL.port),
+};
+
 const targets = [
   { name: 'direct', redis: REDIS.port, mysql: MYSQL.port, header: false },
   ...(haproxy
@@ -51,6 +64,13 @@ const targets = [
         },
       ]
     : []),
+  {
+    name: 'naive pipe()',
+    redis: naive.redis.port,
+    mysql: naive.mysql.port,
+    header: false,
+    pids: [naive.redis.pid, naive.mysql.pid],
+  },
   {
     name: 'picop-proxy',
     redis: picop.redis.port,
