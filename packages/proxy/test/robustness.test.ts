@@ -92,15 +92,17 @@ describe('proxy robustness', () => {
     expect(back.subarray(0, payload.length).equals(payload)).toBe(true);
   });
 
+  // 256 MiB: more than every kernel buffer on the way can hold (here up to 4 MiB to send and
+  // 32 MiB to receive per socket), so only the proxy's reading can stop a writer short of it.
+  const TOTAL = 256 * 1024 * 1024;
+
   it('stops reading the destination while the client does not read, and loses nothing', async () => {
-    // A destination that writes 64 MiB as fast as the proxy takes it, honouring backpressure.
-    const total = 64 * 1024 * 1024;
     let written = 0;
     const block = Buffer.alloc(64 * 1024);
     const source = net.createServer((socket) => {
       socket.on('error', () => {});
       const more = () => {
-        while (written < total) {
+        while (written < TOTAL) {
           for (let i = 0; i < block.length; i += 997) block[i] = (written + i) & 0xff;
           written += block.length;
           if (!socket.write(block)) return;
@@ -116,26 +118,28 @@ describe('proxy robustness', () => {
     });
     const client = connect({ host: '127.0.0.1', port, fields: HEADER('big') });
     client.pause();
-    await new Promise((r) => setTimeout(r, 300));
-    // Socket buffers and one high-water mark on each side: a few MiB, not the whole transfer.
-    expect(written).toBeLessThan(16 * 1024 * 1024);
+    expect(await settled(() => written)).toBeLessThan(TOTAL / 2);
     const chunks: Buffer[] = [];
     client.on('data', (d) => chunks.push(d));
     client.resume();
     await new Promise((r) => client.on('end', r));
     const got = Buffer.concat(chunks);
-    expect(got.length).toBe(total);
-    for (let at = 0; at < total; at += 64 * 1024) {
+    expect(got.length).toBe(TOTAL);
+    for (let at = 0; at < TOTAL; at += 64 * 1024) {
       expect(got[at + 997]).toBe((at + 997) & 0xff);
     }
     client.destroy();
     source.close();
   });
 
-  it('stops reading the client while the destination does not read', async () => {
+  it('stops reading the client while the destination does not read, and loses nothing', async () => {
+    let received = 0;
+    let ended = false;
     const sinks: net.Socket[] = [];
     const sink = net.createServer((socket) => {
       socket.pause();
+      socket.on('data', (d) => (received += d.length));
+      socket.on('end', () => (ended = true));
       sinks.push(socket);
     });
     await new Promise<void>((r) => sink.listen(0, '127.0.0.1', r));
@@ -143,25 +147,22 @@ describe('proxy robustness', () => {
       routes: { slow: `127.0.0.1:${(sink.address() as net.AddressInfo).port}` },
     });
     const client = connect({ host: '127.0.0.1', port, fields: HEADER('slow') });
-    client.on('error', () => {});
     const block = Buffer.alloc(64 * 1024, 1);
     let sent = 0;
     const more = () => {
-      while (sent < 64 * 1024 * 1024 && client.write(block)) sent += block.length;
+      while (sent < TOTAL) {
+        sent += block.length;
+        if (!client.write(block)) return;
+      }
+      client.end();
     };
     client.on('drain', more);
     more();
-    await new Promise((r) => setTimeout(r, 300));
-    const before = sent;
-    expect(before).toBeLessThan(16 * 1024 * 1024);
-    // Reading at the far end lets the client go on.
-    let received = 0;
-    const [destination] = sinks as [net.Socket];
-    destination.on('data', (d) => (received += d.length));
-    destination.resume();
-    await new Promise((r) => setTimeout(r, 300));
-    expect(sent).toBeGreaterThan(before);
-    expect(received).toBeGreaterThan(before / 2);
+    expect(await settled(() => sent)).toBeLessThan(TOTAL / 2);
+    // Reading at the far end lets the client finish, every byte arriving.
+    (sinks[0] as net.Socket).resume();
+    await until(() => ended);
+    expect(received).toBe(TOTAL);
     client.destroy();
     sink.close();
   });
@@ -243,3 +244,19 @@ describe('proxy robustness', () => {
     expect(proxy.connections).toBe(0);
   });
 });
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Resolves with `value()` once it has stayed the same for 100 ms. */
+async function settled(value: () => number): Promise<number> {
+  let last: number;
+  do {
+    last = value();
+    await sleep(100);
+  } while (value() !== last);
+  return last;
+}
+
+async function until(done: () => boolean): Promise<void> {
+  while (!done()) await sleep(20);
+}
