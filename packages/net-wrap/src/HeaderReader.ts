@@ -86,6 +86,14 @@ export class HeaderReader {
     );
   }
 
+  /** The `ERR_PICOP_TRUNCATED` to fail with when the connection closed before a decision. */
+  closedError(): PicopError {
+    return new PicopError(
+      'ERR_PICOP_TRUNCATED',
+      `Connection closed after ${this.bytesRead} bytes of the PiCoP header`,
+    );
+  }
+
   /**
    * The stream ended before a decision. In optional mode with no byte at all this is a plain
    * stream (empty `rest`); otherwise it throws `ERR_PICOP_TRUNCATED`.

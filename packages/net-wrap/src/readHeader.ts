@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import { PicopError, type PicopFields } from '@picop/codec';
+import type { PicopFields } from '@picop/codec';
 import { DEFAULT_HEADER_TIMEOUT_MS } from './constants.js';
 import { HeaderReader, type HeaderReaderOptions, type HeaderReadResult } from './HeaderReader.js';
 
@@ -80,12 +80,7 @@ export function readHeader(
     };
     const onClose = () => {
       cleanup();
-      reject(
-        new PicopError(
-          'ERR_PICOP_TRUNCATED',
-          `Connection closed after ${reader.bytesRead} bytes of the PiCoP header`,
-        ),
-      );
+      reject(reader.closedError());
     };
     const timer = setTimeout(() => {
       fail(reader.timeoutError(timeoutMs, peerOf(socket)));

@@ -1,5 +1,5 @@
 import net from 'node:net';
-import { type Dialect, encodeHeader, isPicopError, PicopError } from '@picop/codec';
+import { type Dialect, encodeHeader, isPicopError } from '@picop/codec';
 import { DEFAULT_HEADER_TIMEOUT_MS, HeaderReader, type HeaderReadResult } from '@picop/net-wrap';
 import type { Logger } from 'pino';
 import { type Address, formatAddress, parseAddress } from './address.js';
@@ -191,13 +191,7 @@ export class PicopProxy {
     client.on('error', () => {});
     client.on('close', () => {
       if (relay.reader !== undefined) {
-        this.#refuse(
-          relay,
-          new PicopError(
-            'ERR_PICOP_TRUNCATED',
-            `Connection closed after ${relay.reader.bytesRead} bytes of the PiCoP header`,
-          ),
-        );
+        this.#refuse(relay, relay.reader.closedError());
       }
     });
   }
