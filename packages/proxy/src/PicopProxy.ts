@@ -154,8 +154,10 @@ export class PicopProxy {
 
   #accept(accepted: net.Socket): void {
     const o = this.#options;
+    // Reads start once the relay below exists: the callback runs on a later event-loop turn.
+    const client = adopt(accepted, (n) => this.#fromClient(relay, n));
     const relay: Relay = {
-      client: accepted,
+      client,
       reader: new HeaderReader({
         mode: o.header ?? 'required',
         maxLength: o.maxHeaderBytes,
@@ -167,8 +169,6 @@ export class PicopProxy {
       toDestination: 0,
       toClient: 0,
     };
-    const client = adopt(accepted, (n) => this.#fromClient(relay, n));
-    relay.client = client;
     this.#relays.add(relay);
     const timeoutMs = o.headerTimeoutMs ?? DEFAULT_HEADER_TIMEOUT_MS;
     relay.headerTimer = setTimeout(() => {
