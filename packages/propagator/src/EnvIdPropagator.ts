@@ -6,7 +6,13 @@ import {
   type TextMapPropagator,
   type TextMapSetter,
 } from '@opentelemetry/api';
-import { DEFAULT_BAGGAGE_KEY, DEFAULT_FIELD_NAME, DEFAULT_MAX_ENV_ID_LENGTH } from './constants.js';
+import { PicopError } from '@picop/codec';
+import {
+  DEFAULT_BAGGAGE_KEY,
+  DEFAULT_FIELD_NAME,
+  DEFAULT_MAX_ENV_ID_LENGTH,
+  MAX_ENV_ID_LENGTH,
+} from './constants.js';
 import { envIdProblem } from './env-id.js';
 
 /** Options of {@link EnvIdPropagator}. */
@@ -28,7 +34,8 @@ export interface EnvIdPropagatorOptions {
    */
   accept?: (envId: string) => boolean;
   /**
-   * Longest Env-Id accepted, in characters.
+   * Longest Env-Id accepted from a carrier, in characters: at most `MAX_ENV_ID_LENGTH` (4089),
+   * the longest the helpers and the wrappers take.
    * @default 128
    */
   maxLength?: number;
@@ -60,6 +67,16 @@ export class EnvIdPropagator implements TextMapPropagator {
     this.#lowerFieldName = this.#fieldName.toLowerCase();
     this.#accept = options.accept;
     this.#maxLength = options.maxLength ?? DEFAULT_MAX_ENV_ID_LENGTH;
+    if (
+      !Number.isInteger(this.#maxLength) ||
+      this.#maxLength < 1 ||
+      this.#maxLength > MAX_ENV_ID_LENGTH
+    ) {
+      throw new PicopError(
+        'ERR_PICOP_INVALID_ARG',
+        `\`maxLength\` must be an integer from 1 to ${MAX_ENV_ID_LENGTH}, got ${this.#maxLength}`,
+      );
+    }
   }
 
   inject(ctx: Context, carrier: unknown, setter: TextMapSetter): void {
@@ -127,7 +144,10 @@ export class EnvIdPropagator implements TextMapPropagator {
   }
 
   #usable(envId: string, where: 'inject' | 'extract'): boolean {
-    const problem = envIdProblem(envId, this.#maxLength);
+    const problem =
+      envId.length > this.#maxLength
+        ? `is ${envId.length} characters, over maxLength ${this.#maxLength}`
+        : envIdProblem(envId);
     if (problem !== undefined) {
       diag.warn(`EnvIdPropagator.${where}: dropped Env-Id ${JSON.stringify(envId)}: it ${problem}`);
       return false;

@@ -1,19 +1,20 @@
 import { type Context, context, propagation } from '@opentelemetry/api';
 import { PicopError } from '@picop/codec';
-import { DEFAULT_BAGGAGE_KEY, DEFAULT_MAX_ENV_ID_LENGTH } from './constants.js';
+import { DEFAULT_BAGGAGE_KEY, MAX_ENV_ID_LENGTH } from './constants.js';
 
 /**
- * Why `value` is not a usable Env-Id, or `undefined` when it is: 1 to `maxLength` visible ASCII
- * characters (0x21-0x7E). CR, LF, NUL, spaces and non-ASCII characters are refused, so an Env-Id can
- * never add a field to a PiCoP header or a line to a log.
+ * Why `value` is not a valid Env-Id, or `undefined` when it is: 1 to {@link MAX_ENV_ID_LENGTH}
+ * visible ASCII characters (0x21-0x7E). CR, LF, NUL, spaces and non-ASCII characters are refused,
+ * so an Env-Id can never add a field to a PiCoP header or a line to a log. This one rule is shared
+ * by `getEnvId`, `setEnvId`, the wrappers' pools and the proxy's routes, so an Env-Id that any
+ * `EnvIdPropagator` accepted is never read as "none" further on.
  */
-export function envIdProblem(
-  value: unknown,
-  maxLength = DEFAULT_MAX_ENV_ID_LENGTH,
-): string | undefined {
+export function envIdProblem(value: unknown): string | undefined {
   if (typeof value !== 'string') return `is a ${typeof value}, not a string`;
   if (value.length === 0) return 'is empty';
-  if (value.length > maxLength) return `is ${value.length} characters, over maxLength ${maxLength}`;
+  if (value.length > MAX_ENV_ID_LENGTH) {
+    return `is ${value.length} characters, over the ${MAX_ENV_ID_LENGTH} an Env-Id may have`;
+  }
   for (let i = 0; i < value.length; i++) {
     const c = value.charCodeAt(i);
     if (c < 0x21 || c > 0x7e) {

@@ -1,4 +1,9 @@
-export { DEFAULT_BAGGAGE_KEY, DEFAULT_FIELD_NAME, DEFAULT_MAX_ENV_ID_LENGTH } from './constants.js';
+export {
+  DEFAULT_BAGGAGE_KEY,
+  DEFAULT_FIELD_NAME,
+  DEFAULT_MAX_ENV_ID_LENGTH,
+  MAX_ENV_ID_LENGTH,
+} from './constants.js';
 export type { EnvIdPropagatorOptions } from './EnvIdPropagator.js';
 export { EnvIdPropagator } from './EnvIdPropagator.js';
 export { envIdProblem, getEnvId, setEnvId, withEnvId } from './env-id.js';

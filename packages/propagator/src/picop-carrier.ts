@@ -6,6 +6,7 @@ import {
   type TextMapSetter,
 } from '@opentelemetry/api';
 import { type Dialect, encodeHeader, PicopFields } from '@picop/codec';
+import { MAX_ENV_ID_LENGTH } from './constants.js';
 import { EnvIdPropagator } from './EnvIdPropagator.js';
 
 /** Reads a {@link PicopFields} as an OpenTelemetry carrier (names case-insensitive). */
@@ -25,7 +26,10 @@ export const picopFieldsSetter: TextMapSetter<PicopFields> = {
  * The propagator connection headers use unless told otherwise: Env-Id alone. Per-request data
  * (trace ids) in a connection header would make one connection pool per request.
  */
-export const defaultConnectionPropagator: TextMapPropagator = new EnvIdPropagator();
+export const defaultConnectionPropagator: TextMapPropagator = new EnvIdPropagator({
+  // Every valid Env-Id: what the edge accepted goes on the connection, whatever its maxLength.
+  maxLength: MAX_ENV_ID_LENGTH,
+});
 
 /** Options of {@link headerForContext}. */
 export interface HeaderForContextOptions {

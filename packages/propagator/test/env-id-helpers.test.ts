@@ -1,4 +1,4 @@
-import { context, ROOT_CONTEXT } from '@opentelemetry/api';
+import { context, defaultTextMapGetter, ROOT_CONTEXT } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { PicopFields } from '@picop/codec';
 import {
@@ -7,6 +7,7 @@ import {
   envIdProblem,
   getEnvId,
   headerForContext,
+  MAX_ENV_ID_LENGTH,
   setEnvId,
   withEnvId,
 } from '@picop/propagator';
@@ -53,7 +54,7 @@ describe('Env-Id helpers', () => {
     });
 
     it('setEnvId() throws ERR_PICOP_INVALID_ARG for an invalid Env-Id', () => {
-      for (const bad of ['', 'a\r\nb', 'é', 'x'.repeat(129)]) {
+      for (const bad of ['', 'a\r\nb', 'é', 'x'.repeat(MAX_ENV_ID_LENGTH + 1)]) {
         expect(() => setEnvId(ROOT_CONTEXT, bad)).toThrow(
           expect.objectContaining({ code: 'ERR_PICOP_INVALID_ARG' }),
         );
@@ -61,6 +62,22 @@ describe('Env-Id helpers', () => {
       expect(() => withEnvId('a b', () => 1)).toThrow(
         expect.objectContaining({ code: 'ERR_PICOP_INVALID_ARG' }),
       );
+    });
+
+    it('reads and sets every Env-Id a propagator with a raised maxLength accepted', () => {
+      const id = 'x'.repeat(300);
+      const edge = new EnvIdPropagator({ maxLength: 300 });
+      const ctx = edge.extract(ROOT_CONTEXT, { 'env-id': id }, defaultTextMapGetter);
+      expect(getEnvId(ctx)).toBe(id);
+      expect(getEnvId(setEnvId(ROOT_CONTEXT, id))).toBe(id);
+      expect(headerForContext(ctx).subarray(15).toString()).toBe(`Env-Id:${id}`);
+    });
+
+    it('EnvIdPropagator refuses a maxLength longer than an Env-Id may be', () => {
+      expect(() => new EnvIdPropagator({ maxLength: MAX_ENV_ID_LENGTH + 1 })).toThrow(
+        expect.objectContaining({ code: 'ERR_PICOP_INVALID_ARG' }),
+      );
+      expect(new EnvIdPropagator({ maxLength: MAX_ENV_ID_LENGTH })).toBeInstanceOf(EnvIdPropagator);
     });
 
     it('envIdProblem() explains what is wrong', () => {
