@@ -7,6 +7,7 @@ const packagesDir = fileURLToPath(new URL('./packages/', import.meta.url));
 // Tests run against each package's sources; test/packaging.test.ts checks the built dist/.
 const alias = [
   { find: /^@picop\/mysql\/callback$/, replacement: `${packagesDir}mysql/src/callback.ts` },
+  { find: /^@picop\/net-wrap\/internal$/, replacement: `${packagesDir}net-wrap/src/internal.ts` },
   ...readdirSync(packagesDir).map((dir) => ({
     find: new RegExp(`^@picop/${dir === 'picop-codec' ? 'codec' : dir}$`),
     replacement: `${packagesDir}${dir}/src/index.ts`,

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { type Context, context, diag, ROOT_CONTEXT } from '@opentelemetry/api';
-import { ContextPools, fallbackEnvId, withFallbackEnvId } from '@picop/net-wrap';
+import { ContextPools } from '@picop/net-wrap';
+import { fallbackEnvId, withFallbackEnvId } from '@picop/net-wrap/internal';
 import { defaultConnectionPropagator, getEnvId } from '@picop/propagator';
 import type {
   Channel,

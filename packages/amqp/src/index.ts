@@ -1,4 +1,4 @@
-import { picopEnabled } from '@picop/net-wrap';
+import { picopEnabled } from '@picop/net-wrap/internal';
 import amqplib, { type ChannelModel, type SocketOptions } from 'amqplib';
 import { PicopConnection } from './PicopConnection.js';
 import type { AmqpUrl, PicopSocketOptions } from './types.js';

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { picopEnabled } from '@picop/net-wrap';
+import { picopEnabled } from '@picop/net-wrap/internal';
 import mysql from 'mysql2';
 import { PicopPool } from './PicopPool.js';
 import { PoolRouter } from './PoolRouter.js';

@@ -1,5 +1,6 @@
 import { context } from '@opentelemetry/api';
-import { fallbackEnvId, headerOf, picopEnabled, withFallbackEnvId } from '@picop/net-wrap';
+import { headerOf } from '@picop/net-wrap';
+import { fallbackEnvId, picopEnabled, withFallbackEnvId } from '@picop/net-wrap/internal';
 import mysql from 'mysql2/promise';
 import { PicopPool } from './PicopPool.js';
 import { withHeaderStream } from './PoolRouter.js';

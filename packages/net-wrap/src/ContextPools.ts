@@ -2,6 +2,7 @@ import {
   type Context,
   diag,
   context as otelContext,
+  ROOT_CONTEXT,
   type TextMapPropagator,
 } from '@opentelemetry/api';
 import { type Dialect, PicopError, type PicopFields } from '@picop/codec';
@@ -57,6 +58,12 @@ export interface ContextPoolsOptions<T> {
   propagator?: TextMapPropagator;
   /** @default 'spec' */
   dialect?: Dialect;
+  /**
+   * The client of the context without an Env-Id (after `envId`), owned by the caller: `acquire`
+   * returns it for that context; it is never counted, evicted, expired or closed here. A wrapper
+   * that is itself the baseline client (ioredis's `Redis`, mysql2's `Pool`) passes itself.
+   */
+  base?: T;
 }
 
 interface Entry<T> {
@@ -85,6 +92,7 @@ export class ContextPools<T> {
   // With the default propagator the header is a function of the Env-Id alone, so the Env-Id is the
   // key: no encoding on the hot path. Another propagator's header is the key.
   readonly #keyedByEnvId: boolean;
+  readonly #baseKey: string | undefined;
   readonly #sweeper: NodeJS.Timeout | undefined;
   readonly #closing: Array<Promise<void>> = [];
   #closed = false;
@@ -111,6 +119,10 @@ export class ContextPools<T> {
     this.#fallbackEnvId = fallbackEnvId(options.envId);
     this.#keyedByEnvId =
       (options.propagator ?? defaultConnectionPropagator) === defaultConnectionPropagator;
+    this.#baseKey =
+      options.base === undefined
+        ? undefined
+        : this.#keyOf(withFallbackEnvId(this.#fallbackEnvId, ROOT_CONTEXT));
     if (this.#idleTimeoutMs > 0) {
       this.#sweeper = setInterval(
         () => this.#sweep(),
@@ -147,6 +159,7 @@ export class ContextPools<T> {
     if (this.#closed) throw new PicopError('ERR_PICOP_INVALID_STATE', 'ContextPools is closed');
     ctx = withFallbackEnvId(this.#fallbackEnvId, ctx);
     const key = this.#keyOf(ctx);
+    if (key === this.#baseKey) return this.#options.base as T;
     const entry = this.#entries.get(key);
     if (entry !== undefined) {
       entry.lastUsed = performance.now();
@@ -157,7 +170,8 @@ export class ContextPools<T> {
 
   /** The client for a context if one exists, without creating it or counting it as a use. */
   peek(ctx: Context = otelContext.active()): T | undefined {
-    return this.#entries.get(this.#keyOf(withFallbackEnvId(this.#fallbackEnvId, ctx)))?.client;
+    const key = this.#keyOf(withFallbackEnvId(this.#fallbackEnvId, ctx));
+    return key === this.#baseKey ? this.#options.base : this.#entries.get(key)?.client;
   }
 
   #keyOf(ctx: Context): string {
@@ -166,7 +180,7 @@ export class ContextPools<T> {
       : headerForContext(ctx, this.#options).toString('latin1');
   }
 
-  /** The clients held, in creation order. */
+  /** The clients held (not `base`), in creation order. */
   *values(): IterableIterator<T> {
     for (const entry of this.#entries.values()) yield entry.client;
   }
@@ -179,10 +193,15 @@ export class ContextPools<T> {
     return false;
   }
 
-  /** Destroys every client and waits for them; later `acquire` calls throw. */
+  /** Destroys every client held (not `base`) and waits for them; later `acquire` calls throw. */
   async close(): Promise<void> {
     this.#closed = true;
     if (this.#sweeper !== undefined) clearInterval(this.#sweeper);
+    await this.clear();
+  }
+
+  /** Destroys every client held (not `base`) and waits for them; `acquire` creates anew. */
+  async clear(): Promise<void> {
     for (const [key, entry] of this.#entries) this.#destroy(key, entry);
     await Promise.all(this.#closing);
   }

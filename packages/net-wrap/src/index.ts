@@ -18,9 +18,4 @@ export { readHeader } from './readHeader.js';
 export type { AcceptPicopOptions } from './server.js';
 export { acceptPicop, contextOfSocket } from './server.js';
 export type { PicopWrapperOptions } from './wrapper-options.js';
-export {
-  DISABLED_VARIABLE,
-  fallbackEnvId,
-  picopEnabled,
-  withFallbackEnvId,
-} from './wrapper-options.js';
+export { DISABLED_VARIABLE } from './wrapper-options.js';

@@ -1,6 +1,7 @@
-import { type Context, context, type TextMapPropagator } from '@opentelemetry/api';
+import type { EventEmitter } from 'node:events';
+import { type Context, context, ROOT_CONTEXT, type TextMapPropagator } from '@opentelemetry/api';
 import { type Dialect, PicopError } from '@picop/codec';
-import { envIdProblem, getEnvId, setEnvId } from '@picop/propagator';
+import { envIdProblem, getEnvId, headerForContext, setEnvId } from '@picop/propagator';
 import { ENV_ID_VARIABLE } from './constants.js';
 
 /** The `picop` options every client wrapper (mysql, redis, amqp) accepts. */
@@ -57,4 +58,62 @@ export function withFallbackEnvId(
   ctx: Context = context.active(),
 ): Context {
   return fallback !== undefined && getEnvId(ctx) === undefined ? setEnvId(ctx, fallback) : ctx;
+}
+
+/**
+ * A wrapped library's options split in two: whether PiCoP is on, the `picop` options (`{}` when
+ * absent), and the library's own options without the `picop` key.
+ */
+export function splitOptions<P extends PicopWrapperOptions, O extends { picop?: P | false }>(
+  options: O,
+): { enabled: boolean; picop: P; library: Omit<O, 'picop'> } {
+  const { picop, ...library } = options;
+  return { enabled: picopEnabled(picop), picop: (picop || {}) as P, library };
+}
+
+/** The context of work without an Env-Id: the fallback Env-Id's, or none. */
+export function baseContext(options: PicopWrapperOptions): Context {
+  return withFallbackEnvId(fallbackEnvId(options.envId), ROOT_CONTEXT);
+}
+
+/** The header of the baseline client: the fallback Env-Id's, or the empty header. */
+export function baseHeader(options: PicopWrapperOptions): Buffer {
+  return headerForContext(baseContext(options), options);
+}
+
+/**
+ * What every wrapper does with an error of an environment's client: emit it on the wrapper with
+ * the Env-Id appended when the wrapper has `'error'` listeners; else report it on stderr, as
+ * ioredis does, and never throw (one environment's connection does not crash the process).
+ */
+export function emitError(
+  wrapper: EventEmitter,
+  label: string,
+  err: unknown,
+  envId: string | undefined,
+): void {
+  if (wrapper.listenerCount('error') > 0) {
+    wrapper.emit('error', err, envId);
+    return;
+  }
+  console.error(`[${label}] Unhandled error event (Env-Id ${envId ?? 'none'}):`, err);
+}
+
+/**
+ * Re-emits `events` of an environment's client on the wrapper, with the Env-Id appended;
+ * `'error'` goes through {@link emitError}.
+ */
+export function forwardEvents(
+  client: EventEmitter,
+  wrapper: EventEmitter,
+  events: readonly string[],
+  envId: string | undefined,
+  label: string,
+): void {
+  for (const event of events) {
+    client.on(event, (...args: unknown[]) => {
+      if (event === 'error') emitError(wrapper, label, args[0], envId);
+      else wrapper.emit(event, ...args, envId);
+    });
+  }
 }

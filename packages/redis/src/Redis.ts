@@ -1,15 +1,16 @@
 import { context, ROOT_CONTEXT } from '@opentelemetry/api';
-import { ContextPools, picopEnabled } from '@picop/net-wrap';
+import { ContextPools } from '@picop/net-wrap';
+import { baseHeader, emitError, splitOptions } from '@picop/net-wrap/internal';
 import { setEnvId } from '@picop/propagator';
-import type { Command } from 'ioredis';
-import { type ChainableCommander, Redis as IORedis, type RedisOptions } from 'ioredis';
+import { type Callback, Redis as IORedis, type RedisOptions } from 'ioredis';
 import type { RedisInternals } from './internal-types.js';
 import { checkOptions, connectorFor } from './PicopConnector.js';
 import type { PicopRedisClientOptions, PicopRedisOptions } from './types.js';
 
-// Events of the per-environment clients that reach listeners on the wrapper (Env-Id appended).
-const FORWARDED = ['connect', 'ready', 'close', 'reconnecting', 'end', 'error'] as const;
-// Pub/sub deliveries: emitted inside the message's environment, so a handler's calls go there too.
+const LABEL = '@picop/redis';
+
+// Pub/sub deliveries of an environment's client: emitted on the wrapper inside the message's
+// environment (Env-Id appended), so a handler's calls go there too.
 const MESSAGES = [
   'message',
   'messageBuffer',
@@ -19,16 +20,33 @@ const MESSAGES = [
   'smessageBuffer',
 ] as const;
 
+type Script = Parameters<IORedis['defineCommand']>[1];
+type Method = (this: IORedis, ...args: unknown[]) => unknown;
+
 /** The constructor arguments of ioredis, with one of them an options object. */
 function withOptions(args: unknown[]): { index: number; options: PicopRedisClientOptions } {
   const index = args.findIndex((a) => a !== null && typeof a === 'object');
   return { index, options: (index < 0 ? {} : args[index]) as PicopRedisClientOptions };
 }
 
+/** A rejected promise for a call that could not be routed, given to its callback too. */
+function rejected(err: unknown, args: unknown[]): Promise<never> {
+  const promise = Promise.reject(err);
+  const callback = args.at(-1);
+  if (typeof callback === 'function') {
+    promise.catch((e: unknown) => (callback as Callback)(e as Error));
+  }
+  return promise;
+}
+
 /**
- * ioredis with one connection per environment: every command runs on the client of the active
- * context's Env-Id, whose socket starts with that environment's PiCoP header, on the first connect
- * and on every reconnect. Takes what ioredis's `Redis` takes, plus a `picop` key.
+ * ioredis with one connection per environment. The `Redis` object is itself the connection of
+ * work without an Env-Id (the baseline, or the `envId` fallback): it connects, reports its state
+ * and emits its events as ioredis does. Every command, pipeline, transaction, script, scan stream
+ * and `monitor()` called in a context with another Env-Id runs on that environment's own ioredis
+ * client (auto-pipelining and the offline queue included), whose socket starts with the
+ * environment's PiCoP header on the first connect and on every reconnect. Takes what ioredis's
+ * `Redis` takes, plus a `picop` key.
  *
  * @example
  * import { Redis } from '@picop/redis';
@@ -37,8 +55,11 @@ function withOptions(args: unknown[]): { index: number; options: PicopRedisClien
  */
 export class Redis extends IORedis {
   readonly #pools: ContextPools<IORedis> | undefined;
-  readonly #clientOptions: RedisOptions;
-  readonly #args: unknown[];
+  readonly #clientOptions: RedisOptions = {};
+  readonly #scripts = new Map<string, Script>();
+  readonly #builtins = new Set<string>();
+  // quit()/disconnect() by the user: until connect(), every call fails as ioredis's do.
+  #ended = false;
 
   constructor(port: number, host: string, options: PicopRedisClientOptions);
   constructor(path: string, options: PicopRedisClientOptions);
@@ -50,21 +71,27 @@ export class Redis extends IORedis {
   constructor();
   constructor(...args: unknown[]) {
     const { index, options } = withOptions(args);
-    const enabled = picopEnabled(options.picop);
-    // The wrapper never opens a connection of its own: its clients do.
-    const forced = { ...options, lazyConnect: true };
-    super(...((enabled ? (index < 0 ? [...args, forced] : args.with(index, forced)) : args) as []));
-    this.#args = args;
-    this.#clientOptions = {};
+    const { enabled, picop } = splitOptions<PicopRedisOptions, PicopRedisClientOptions>(options);
+    if (enabled) checkOptions(options);
+    const own = enabled ? { ...options, Connector: connectorFor(baseHeader(picop)) } : options;
+    super(...((index < 0 ? [...args, own] : args.with(index, own)) as []));
     if (!enabled) return;
-
-    const { picop: _picop, ...resolved } = this.options as PicopRedisClientOptions;
-    checkOptions(resolved);
-    this.#clientOptions = { ...resolved, lazyConnect: options.lazyConnect ?? false };
-    const picop: PicopRedisOptions = options.picop || {};
+    try {
+      checkOptions({ path: this.options.path });
+    } catch (err) {
+      super.disconnect();
+      throw err;
+    }
+    const {
+      picop: _picop,
+      Connector: _connector,
+      ...resolved
+    } = this.options as PicopRedisClientOptions;
+    this.#clientOptions = resolved;
     this.#pools = new ContextPools<IORedis>({
       ...picop,
       max: picop.maxClients,
+      base: this,
       create: ({ header, envId }) => this.#createClient(header, envId),
       destroy: (client) =>
         client.quit().then(
@@ -78,101 +105,123 @@ export class Redis extends IORedis {
         );
       },
     });
-    // `status` is the default-context client's.
-    Object.defineProperty(this, 'status', {
-      configurable: true,
-      // Reading the status opens nothing: 'wait' until that client exists.
-      get: () => this.#pools?.peek(ROOT_CONTEXT)?.status ?? 'wait',
-      set: () => {},
-    });
   }
 
-  /** The per-environment clients: counters `size`, `created`, `evicted`, `expired` for metrics. */
+  /**
+   * The clients of the environments other than the baseline (this object): counters `size`,
+   * `created`, `evicted`, `expired` for metrics. `undefined` with PiCoP off.
+   */
   get pools(): ContextPools<IORedis> | undefined {
-    // ioredis's constructor calls connect() (with PiCoP off) before this class's fields exist.
+    // ioredis's constructor calls connect() before this class's fields exist.
     return #pools in this ? this.#pools : undefined;
   }
 
-  override sendCommand(command: Command, stream?: Parameters<IORedis['sendCommand']>[1]): unknown {
-    if (this.pools === undefined) return super.sendCommand(command, stream);
-    let client: IORedis;
-    try {
-      client = this.pools.acquire();
-    } catch (err) {
-      command.reject(err as Error);
-      return command.promise;
+  // The client for the active context: this object for the baseline, and after quit() or
+  // disconnect() (so calls fail with ioredis's own "Connection is closed.").
+  #target(): IORedis {
+    return this.pools === undefined || this.#ended ? this : this.pools.acquire();
+  }
+
+  static #route: (name: string, own: Method) => Method;
+  static {
+    // Every command method runs on the active environment's client, so that its auto-pipelining,
+    // scripts and offline queue are that client's. quit() ends them all; monitor() is below.
+    const routed = (name: string, own: Method): Method =>
+      function (this: IORedis, ...args: unknown[]) {
+        // A pipeline copies the wrapper's script methods: there they are the pipeline's own.
+        if (!(#pools in this)) return own.apply(this, args);
+        let target: IORedis;
+        try {
+          target = (this as Redis).#target();
+        } catch (err) {
+          return rejected(err, args);
+        }
+        if (target === this) return own.apply(this, args);
+        const method = (target as unknown as Record<string, Method>)[name] as Method;
+        return method.apply(target, args);
+      };
+    const proto = IORedis.prototype as unknown as Record<string, Method>;
+    const names = IORedis.prototype
+      .getBuiltinCommands()
+      .flatMap((name) => [name, `${name}Buffer`])
+      .concat(['call', 'callBuffer', 'send_command', 'pipeline', 'monitor'])
+      .concat(Object.getOwnPropertyNames(IORedis.prototype).filter((n) => /scan.*Stream$/.test(n)))
+      .filter((name) => name !== 'quit' && typeof proto[name] === 'function');
+    for (const name of names) {
+      Object.defineProperty(Redis.prototype, name, {
+        value: routed(name, proto[name] as Method),
+        writable: true,
+        configurable: true,
+      });
     }
-    return client.sendCommand(command, stream);
+    Redis.#route = routed;
   }
 
-  /** A pipeline on the client of the environment active now. */
-  override pipeline(commands?: unknown[][]): ChainableCommander {
-    return this.pools === undefined
-      ? super.pipeline(commands)
-      : this.pools.acquire().pipeline(commands);
+  /** Defines a Lua command on every environment's client, present and future. */
+  override defineCommand(name: string, definition: Script): void {
+    super.defineCommand(name, definition);
+    if (this.pools === undefined) return;
+    this.#scripts.set(name, definition);
+    for (const client of this.pools.values()) client.defineCommand(name, definition);
+    this.#routeOwn(name);
   }
 
-  /** A MULTI transaction on the client of the environment active now. */
-  override multi(options: { pipeline: false }): Promise<'OK'>;
-  override multi(): ChainableCommander;
-  override multi(options: { pipeline: true }): ChainableCommander;
-  override multi(commands?: unknown[][]): ChainableCommander;
-  override multi(...args: unknown[]): ChainableCommander | Promise<'OK'> {
-    const target = this.pools?.acquire();
-    return (target ? target.multi : super.multi).apply(target ?? this, args as []);
+  /** Adds a command ioredis does not know to every environment's client, present and future. */
+  override addBuiltinCommand(name: string): void {
+    super.addBuiltinCommand(name);
+    if (this.pools === undefined) return;
+    this.#builtins.add(name);
+    for (const client of this.pools.values()) client.addBuiltinCommand(name);
+    this.#routeOwn(name);
   }
 
-  /** Connects the client of the environment active now (others connect on first use). */
-  override connect(callback?: () => void): Promise<void> {
-    if (this.pools === undefined) return super.connect(callback);
-    const client = this.pools.acquire();
-    const ready = client.status === 'wait' ? client.connect() : Promise.resolve();
-    return ready.then(() => callback?.());
+  #routeOwn(name: string): void {
+    const self = this as unknown as Record<string, Method>;
+    for (const fn of [name, `${name}Buffer`]) self[fn] = Redis.#route(fn, self[fn] as Method);
+  }
+
+  /** Connects this (baseline) client, again after `quit()`/`disconnect()`. */
+  override connect(callback?: Callback<void>): Promise<void> {
+    if (#ended in this) this.#ended = false;
+    // Its reconnects, ready check and resubscriptions run in no request's context.
+    return context.with(ROOT_CONTEXT, () => super.connect(callback));
   }
 
   /** A new wrapper with the same options (and the same `picop` options). */
   override duplicate(override?: Partial<PicopRedisClientOptions>): Redis {
-    const { index, options } = withOptions(this.#args);
-    const args =
-      index < 0
-        ? [...this.#args, { ...override }]
-        : this.#args.with(index, { ...options, ...override });
-    return new (Redis as new (...a: unknown[]) => Redis)(...args);
-  }
-
-  /** Quits every environment's client. */
-  override quit(callback?: (err?: Error | null, res?: 'OK') => void): Promise<'OK'> {
-    if (this.pools === undefined) return super.quit(callback);
-    const done = this.pools.close().then(() => 'OK' as const);
-    done.then(
-      (res) => callback?.(null, res),
-      (err: Error) => callback?.(err),
-    );
-    return done;
-  }
-
-  /** Disconnects every environment's client (with `reconnect`, each reconnects). */
-  override disconnect(reconnect = false): void {
     if (this.pools === undefined) {
-      super.disconnect(reconnect);
-      return;
+      return new Redis({ ...this.options, ...override } as PicopRedisClientOptions);
     }
-    for (const client of this.pools.values()) client.disconnect(reconnect);
-    if (!reconnect) void this.pools.close();
+    const { Connector: _connector, ...options } = this.options;
+    return new Redis({ ...options, ...override } as PicopRedisClientOptions);
+  }
+
+  /** Quits this client and every environment's client. */
+  override quit(callback?: Callback<'OK'>): Promise<'OK'> {
+    if (this.pools !== undefined) {
+      this.#ended = true;
+      void this.pools.clear();
+    }
+    return super.quit(callback);
+  }
+
+  /** Disconnects this client and every environment's client (with `reconnect`, each reconnects). */
+  override disconnect(reconnect = false): void {
+    if (this.pools !== undefined) {
+      if (reconnect) for (const client of this.pools.values()) client.disconnect(true);
+      else {
+        this.#ended = true;
+        void this.pools.clear();
+      }
+    }
+    super.disconnect(reconnect);
   }
 
   #createClient(header: Buffer, envId: string | undefined): IORedis {
     const client = new IORedis({ ...this.#clientOptions, Connector: connectorFor(header) });
-    for (const event of FORWARDED) {
-      client.on(event, (...args: unknown[]) => {
-        if (event === 'error' && this.listenerCount('error') === 0) {
-          // As ioredis does for its own unhandled errors: report, never throw.
-          console.error('[@picop/redis] Unhandled error event:', args[0]);
-          return;
-        }
-        this.emit(event, ...args, envId);
-      });
-    }
+    for (const [name, definition] of this.#scripts) client.defineCommand(name, definition);
+    for (const name of this.#builtins) client.addBuiltinCommand(name);
+    client.on('error', (err: unknown) => emitError(this, LABEL, err, envId));
     const ctx = envId === undefined ? ROOT_CONTEXT : setEnvId(ROOT_CONTEXT, envId);
     for (const event of MESSAGES) {
       client.on(event, (...args: unknown[]) =>

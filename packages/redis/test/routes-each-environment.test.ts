@@ -120,14 +120,16 @@ describe('@picop/redis through the PiCoP proxy', () => {
     const sub = newRedis();
     const pub = newRedis();
     const got: Array<[string, string | undefined, string | undefined]> = [];
-    sub.on('message', (_channel: string, message: string, envId?: string) =>
-      got.push([message, envId, getEnvId()]),
+    const both = new Promise<void>((resolve) =>
+      sub.on('message', (_channel: string, message: string, envId?: string) => {
+        if (got.push([message, envId, getEnvId()]) === 2) resolve();
+      }),
     );
     await withEnvId('feature-1', () => sub.subscribe(`${run}:news`));
     await sub.subscribe(`${run}:news`);
     await withEnvId('feature-1', () => pub.publish(`${run}:news`, 'for feature-1'));
     await pub.publish(`${run}:news`, 'for baseline');
-    await new Promise((r) => setTimeout(r, 100));
+    await both;
     expect(got.sort()).toEqual([
       ['for baseline', undefined, undefined],
       ['for feature-1', 'feature-1', 'feature-1'],
@@ -161,7 +163,10 @@ describe('@picop/redis through the PiCoP proxy', () => {
     const redis = newRedis();
     await redis.ping();
     expect(await redis.quit()).toBe('OK');
-    await expect(redis.ping()).rejects.toMatchObject({ code: 'ERR_PICOP_INVALID_STATE' });
+    await expect(redis.ping()).rejects.toThrow('Connection is closed.');
+    await expect(withEnvId('feature-1', () => redis.ping())).rejects.toThrow(
+      'Connection is closed.',
+    );
     expect(() => new Redis({ sentinels: [{ host: 'x', port: 1 }], name: 'm' })).toThrow(
       expect.objectContaining({ code: 'ERR_PICOP_INVALID_ARG' }),
     );
