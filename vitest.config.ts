@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
 const packagesDir = fileURLToPath(new URL('./packages/', import.meta.url));
+const modulesDir = fileURLToPath(new URL('./node_modules/', import.meta.url));
 
 // Tests run against each package's sources; test/packaging.test.ts checks the built dist/.
 const alias = [
@@ -14,12 +15,40 @@ const alias = [
   })),
 ];
 
+// The wrappers' tests again with the other supported major of the wrapped library (installed
+// here under an alias), resolved in place of the default one.
+const otherMajors = [
+  {
+    name: 'ioredis-6',
+    module: 'ioredis',
+    tests: 'packages/redis/test/{idiom-matrix,routes-each-environment}.test.ts',
+  },
+];
+
 export default defineConfig({
-  resolve: { alias },
   test: {
-    include: ['packages/*/test/**/*.test.ts', 'test/**/*.test.ts', 'examples/**/*.test.ts'],
     pool: 'forks',
     testTimeout: 30_000,
     hookTimeout: 60_000,
+    projects: [
+      {
+        resolve: { alias },
+        test: {
+          name: 'default',
+          include: ['packages/*/test/**/*.test.ts', 'test/**/*.test.ts', 'examples/**/*.test.ts'],
+        },
+        extends: true,
+      },
+      ...otherMajors.map(({ name, module, tests }) => ({
+        resolve: {
+          alias: [
+            ...alias,
+            { find: new RegExp(`^${module}$`), replacement: `${modulesDir}${name}/built/index.js` },
+          ],
+        },
+        test: { name, include: [tests] },
+        extends: true,
+      })),
+    ],
   },
 });
