@@ -47,7 +47,7 @@ export default defineConfig({
           ],
         },
         test: { name, include: [tests] },
-        extends: true,
+        extends: true as const,
       })),
     ],
   },

@@ -1,76 +1,145 @@
-import { EventEmitter } from 'node:events';
-import type { ContextPools } from '@picop/net-wrap';
-import type { Pool, PoolConnection } from 'mysql2/promise';
-import { PoolRouter } from './PoolRouter.js';
-import type { PicopPoolOptions } from './types.js';
+import { PicopError } from '@picop/codec';
+import { ContextPools, connect } from '@picop/net-wrap';
+import { baseHeader, forwardEvents, splitOptions } from '@picop/net-wrap/internal';
+import mysql from 'mysql2';
+import mysqlPromise from 'mysql2/promise';
+import type { CorePoolInternals, PromisePoolClass } from './internal-types.js';
+import type { PicopConnectionOptions, PicopMysqlOptions, PicopPoolOptions } from './types.js';
 
-type PromiseOf<K extends keyof Pool> = Pool[K] extends (...args: never[]) => infer R ? R : never;
+const LABEL = '@picop/mysql';
+const POOL_EVENTS = ['connection', 'acquire', 'release', 'enqueue'] as const;
+
+/** Host and port mysql2 would connect to, from the config or its `uri`. */
+function addressOf(config: PicopConnectionOptions): { host: string; port: number } {
+  if (config.socketPath !== undefined) {
+    throw new PicopError(
+      'ERR_PICOP_INVALID_ARG',
+      '@picop/mysql connects over TCP to a PiCoP proxy: `socketPath` cannot carry the header; set `picop: false` to use it',
+    );
+  }
+  if (config.stream !== undefined) {
+    throw new PicopError(
+      'ERR_PICOP_INVALID_ARG',
+      '@picop/mysql makes its own `stream`; set `picop: false` to pass yours',
+    );
+  }
+  const uri = config.uri === undefined ? undefined : new URL(config.uri);
+  return {
+    host: config.host ?? uri?.hostname ?? 'localhost',
+    port: config.port ?? (uri?.port ? Number(uri.port) : 3306),
+  };
+}
+
+/** mysql2 config whose every connection starts with `header`, keeping mysql2's socket settings. */
+export function withHeaderStream<T extends PicopConnectionOptions>(
+  config: T,
+  header: Buffer,
+): Omit<T, 'picop'> {
+  const { picop: _picop, ...mysqlConfig } = config;
+  const { host, port } = addressOf(config);
+  const keepAlive = config.enableKeepAlive ?? true;
+  return {
+    ...mysqlConfig,
+    // mysql2 calls this synchronously for every new connection, refills after errors included.
+    stream: () =>
+      connect({
+        host,
+        port,
+        header,
+        keepAlive,
+        keepAliveInitialDelay: config.keepAliveInitialDelay ?? 0,
+      }),
+  } as Omit<T, 'picop'>;
+}
+
+// mysql2 exports its Pool class, but its type declarations only name the instance type.
+const CorePool = (mysql as unknown as { Pool: new (options: { config: unknown }) => mysql.Pool })
+  .Pool;
+const PromisePool = (mysqlPromise as unknown as { PromisePool: PromisePoolClass }).PromisePool;
 
 /**
- * The promise Pool of `@picop/mysql`: each call runs on the mysql2 pool of the active context's
- * environment. See {@link createPool}.
+ * mysql2's callback `Pool`, with one pool per environment: this object is the pool of work without
+ * an Env-Id (the baseline, or the `envId` fallback), so its config, state, events and errors are
+ * mysql2's own; `getConnection`, and so `query` and `execute`, take a connection of the active
+ * context's environment's pool, whose connections start with that environment's PiCoP header.
+ * Events of the other environments' pools are re-emitted here with the Env-Id appended. With
+ * `picop: false` (or `PICOP_DISABLED=1`) it is mysql2's pool, unchanged.
  */
-export class PicopPool extends EventEmitter {
-  readonly #router: PoolRouter;
+export class PicopCallbackPool extends CorePool {
+  readonly #pools: ContextPools<mysql.Pool> | undefined;
 
-  constructor(config: PicopPoolOptions, router?: PoolRouter) {
-    super();
-    this.#router = router ?? new PoolRouter(config, config.picop || {}, this);
+  constructor(config: PicopPoolOptions | string) {
+    const options: PicopPoolOptions = typeof config === 'string' ? { uri: config } : config;
+    const { enabled, picop, library } = splitOptions<PicopMysqlOptions, PicopPoolOptions>(options);
+    // mysql2's own createPool validates the config into a PoolConfig: this pool takes it over.
+    super(mysql.createPool(enabled ? withHeaderStream(library, baseHeader(picop)) : library));
+    if (!enabled) return;
+    this.#pools = new ContextPools<mysql.Pool>({
+      ...picop,
+      max: picop.maxPools,
+      base: this,
+      create: ({ header, envId }) => {
+        const pool = mysql.createPool(withHeaderStream(library, header));
+        forwardEvents(pool, this, POOL_EVENTS, envId, LABEL);
+        return pool;
+      },
+      destroy: (pool) => new Promise<void>((resolve) => pool.end(() => resolve())),
+      isIdle: (pool) => {
+        const core = pool as unknown as CorePoolInternals;
+        return (
+          core._allConnections.length === core._freeConnections.length &&
+          core._connectionQueue.length === 0
+        );
+      },
+    });
   }
 
-  query(...args: Parameters<Pool['query']>): PromiseOf<'query'> {
-    return this.#call((pool) => pool.query(...args)) as PromiseOf<'query'>;
-  }
-
-  execute(...args: Parameters<Pool['execute']>): PromiseOf<'execute'> {
-    return this.#call((pool) => pool.execute(...args)) as PromiseOf<'execute'>;
+  /**
+   * The pools of the environments other than the baseline (this one), with the counters `size`,
+   * `created`, `evicted`, `expired` for metrics; `undefined` with PiCoP off.
+   */
+  get pools(): ContextPools<mysql.Pool> | undefined {
+    return this.#pools;
   }
 
   /** A connection of the active environment's pool; `release()` returns it there. */
-  getConnection(): Promise<PoolConnection> {
-    return this.#call((pool) => pool.getConnection());
-  }
-
-  releaseConnection(connection: PoolConnection): void {
-    connection.release();
-  }
-
-  escape(value: unknown): string {
-    return this.#router.acquire().escape(value);
-  }
-
-  escapeId(value: string | string[]): string {
-    return this.#router.acquire().escapeId(value as string);
-  }
-
-  format(sql: string, values?: unknown): string {
-    return this.#router.acquire().format(sql, values);
-  }
-
-  /** The mysql2 core pool of the active environment. */
-  get pool(): Pool['pool'] {
-    return this.#router.acquire().pool;
-  }
-
-  /** The per-environment pools: counters `size`, `created`, `evicted`, `expired` for metrics. */
-  get pools(): ContextPools<Pool> {
-    return this.#router.pools;
-  }
-
-  /** Ends every environment's pool. */
-  end(): Promise<void> {
-    return this.#router.end();
-  }
-
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.end();
-  }
-
-  #call<T>(fn: (pool: Pool) => Promise<T>): Promise<T> {
+  override getConnection(callback: Parameters<mysql.Pool['getConnection']>[0]): void {
+    let pool: mysql.Pool = this;
     try {
-      return fn(this.#router.acquire());
+      // A closed pool answers as mysql2's does ("Pool is closed.").
+      if (!(this as unknown as CorePoolInternals)._closed) pool = this.#pools?.acquire() ?? this;
     } catch (err) {
-      return Promise.reject(err);
+      process.nextTick(callback, err as NodeJS.ErrnoException, undefined as never);
+      return;
     }
+    if (pool === this) super.getConnection(callback);
+    else pool.getConnection(callback);
+  }
+
+  /** Ends this pool and every environment's pool. */
+  override end(callback?: (err: NodeJS.ErrnoException | null) => void): void {
+    const others = this.#pools?.close();
+    super.end((err: NodeJS.ErrnoException | null) => {
+      void Promise.resolve(others).then(() => {
+        if (callback) callback(err ?? null);
+        else if (err) throw err;
+      });
+    });
+  }
+
+  /** The promise API over the same pools, as mysql2's `pool.promise()`. */
+  override promise(promiseImpl?: PromiseConstructor): PicopPool {
+    return new PicopPool(this, promiseImpl);
+  }
+}
+
+/**
+ * mysql2's promise `Pool` over a {@link PicopCallbackPool}: what `createPool` from `@picop/mysql`
+ * returns. Every method is mysql2's own.
+ */
+export class PicopPool extends PromisePool {
+  /** The per-environment pools of the callback pool below (`undefined` with PiCoP off). */
+  get pools(): ContextPools<mysql.Pool> | undefined {
+    return (this.pool as PicopCallbackPool).pools;
   }
 }

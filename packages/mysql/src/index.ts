@@ -2,17 +2,11 @@ import { context } from '@opentelemetry/api';
 import { headerOf } from '@picop/net-wrap';
 import { fallbackEnvId, picopEnabled, withFallbackEnvId } from '@picop/net-wrap/internal';
 import mysql from 'mysql2/promise';
-import { PicopPool } from './PicopPool.js';
-import { withHeaderStream } from './PoolRouter.js';
-import type { PicopConnectionOptions, PicopPoolOptions, PicopPromisePool } from './types.js';
+import { PicopCallbackPool, type PicopPool, withHeaderStream } from './PicopPool.js';
+import type { PicopConnectionOptions, PicopPoolOptions } from './types.js';
 
 export { PicopPool } from './PicopPool.js';
-export type {
-  PicopConnectionOptions,
-  PicopMysqlOptions,
-  PicopPoolOptions,
-  PicopPromisePool,
-} from './types.js';
+export type { PicopConnectionOptions, PicopMysqlOptions, PicopPoolOptions } from './types.js';
 
 /**
  * A drop-in for `mysql2/promise`'s `createPool`, with one pool per environment: every query runs
@@ -24,13 +18,8 @@ export type {
  * const pool = createPool({ host: 'mysql-proxy', user: 'app', database: 'shop', connectionLimit: 10 });
  * const [rows] = await pool.query('SELECT * FROM orders WHERE id = ?', [id]); // this request's environment
  */
-export function createPool(config: PicopPoolOptions | string): PicopPromisePool {
-  const options: PicopPoolOptions = typeof config === 'string' ? { uri: config } : config;
-  if (!picopEnabled(options.picop)) {
-    const { picop: _picop, ...plain } = options;
-    return mysql.createPool(plain);
-  }
-  return new PicopPool(options) as unknown as PicopPromisePool;
+export function createPool(config: PicopPoolOptions | string): PicopPool {
+  return new PicopCallbackPool(config).promise();
 }
 
 /**

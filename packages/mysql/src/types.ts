@@ -1,6 +1,5 @@
-import type { ContextPools, PicopWrapperOptions } from '@picop/net-wrap';
+import type { PicopWrapperOptions } from '@picop/net-wrap';
 import type { ConnectionOptions, PoolOptions } from 'mysql2';
-import type { Pool as PromisePool } from 'mysql2/promise';
 
 /** The `picop` key of the config. */
 export interface PicopMysqlOptions extends PicopWrapperOptions {
@@ -16,9 +15,3 @@ export type PicopPoolOptions = PoolOptions & { picop?: PicopMysqlOptions | false
 
 /** mysql2's connection options plus `picop`. */
 export type PicopConnectionOptions = ConnectionOptions & { picop?: PicopMysqlOptions | false };
-
-/**
- * What `createPool` returns: mysql2/promise's `Pool`, plus `pools` (the per-environment pools,
- * with counters for metrics) when PiCoP is on.
- */
-export type PicopPromisePool = PromisePool & { readonly pools?: ContextPools<PromisePool> };

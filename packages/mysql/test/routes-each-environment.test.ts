@@ -199,7 +199,10 @@ describe('@picop/mysql through the PiCoP proxy', () => {
   it('rejects queries after end() and refuses a socketPath with a PicopError', async () => {
     const pool = newPool();
     await pool.end();
-    await expect(pool.query('SELECT 1')).rejects.toMatchObject({ code: 'ERR_PICOP_INVALID_STATE' });
+    await expect(pool.query('SELECT 1')).rejects.toThrow('Pool is closed.');
+    await expect(withEnvId('feature-1', () => pool.query('SELECT 1'))).rejects.toThrow(
+      'Pool is closed.',
+    );
     expect(() => createPool({ socketPath: '/tmp/x.sock' })).toThrow(
       expect.objectContaining({ code: 'ERR_PICOP_INVALID_ARG' }),
     );
