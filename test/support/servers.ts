@@ -156,3 +156,50 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env):
     );
   });
 }
+
+/**
+ * A second RabbitMQ node on a free port (guest/guest from loopback), with its own node name, data
+ * and logs in a temporary directory. rabbitmq-server drops root for the `rabbitmq` user, which
+ * must own that directory.
+ */
+export async function startRabbitmq(): Promise<ExtraServer> {
+  const port = await freePort();
+  const dist = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'picop-rabbitmq-'));
+  writeFileSync(join(dir, 'rabbitmq.conf'), `listeners.tcp.local = 127.0.0.1:${port}\n`);
+  writeFileSync(join(dir, 'enabled_plugins'), '[].\n');
+  await run('chown', ['-R', 'rabbitmq:rabbitmq', dir]).catch(() => undefined);
+  const env = {
+    ...process.env,
+    RABBITMQ_NODE_PORT: String(port),
+    RABBITMQ_DIST_PORT: String(dist),
+    RABBITMQ_CONFIG_FILE: join(dir, 'rabbitmq.conf'),
+    RABBITMQ_ENABLED_PLUGINS_FILE: join(dir, 'enabled_plugins'),
+    RABBITMQ_MNESIA_BASE: join(dir, 'mnesia'),
+    RABBITMQ_LOG_BASE: join(dir, 'log'),
+    RABBITMQ_FEATURE_FLAGS_FILE: join(dir, 'feature_flags'),
+    RABBITMQ_PID_FILE: join(dir, 'pid'),
+  };
+  const node = `picop${port}@localhost`;
+  const child = spawn('rabbitmq-server', [], {
+    stdio: 'ignore',
+    env: { ...env, RABBITMQ_NODENAME: node },
+  });
+  // The Erlang VM runs in a session of its own, beyond the reach of signals to this child.
+  const shutdown = () => run('rabbitmqctl', ['-n', node, 'shutdown']);
+  started.add(child);
+  try {
+    await waitForPort(port, 120_000, child);
+  } catch (err) {
+    await shutdown().catch(() => undefined);
+    throw err;
+  }
+  return {
+    port,
+    stop: async () => {
+      await shutdown();
+      started.delete(child);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

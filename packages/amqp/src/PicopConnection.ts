@@ -13,10 +13,13 @@ import type {
 import { openChannels, recovery } from './amqplib-internals.js';
 import { contextOfMessage, withContextHeaders } from './message-context.js';
 import { openModel } from './open.js';
+import { SideChannels } from './side-channels.js';
 import type { AmqpUrl, PicopAmqpOptions, PicopSocketOptions } from './types.js';
 
 // connect / disconnect come from amqplib 2.x recovering connections.
 const FORWARDED = ['error', 'close', 'blocked', 'unblocked', 'connect', 'disconnect'] as const;
+// RabbitMQ's direct reply-to pseudo-queue.
+const DIRECT_REPLY_TO = 'amq.rabbitmq.reply-to';
 
 /**
  * What `connect` from `@picop/amqp` resolves to: channels are created on the connection of the
@@ -25,6 +28,7 @@ const FORWARDED = ['error', 'close', 'blocked', 'unblocked', 'connect', 'disconn
 export class PicopConnection extends EventEmitter {
   readonly #pools: ContextPools<Promise<PromiseConnection>>;
   readonly #models = new WeakMap<Promise<PromiseConnection>, PromiseConnection>();
+  readonly #sideCounts = new WeakMap<PromiseConnection, number>();
   readonly #picop: PicopAmqpOptions;
   readonly #ownEnvId: string | undefined;
 
@@ -53,7 +57,8 @@ export class PicopConnection extends EventEmitter {
       destroy: (opening) => opening.then((model) => model.close()).catch(() => undefined),
       isIdle: (opening) => {
         const model = this.#models.get(opening);
-        return model !== undefined && openChannels(model) === 0;
+        // Channels kept only to publish from another environment's channel keep it no busier.
+        return model !== undefined && openChannels(model) === (this.#sideCounts.get(model) ?? 0);
       },
     });
   }
@@ -72,14 +77,19 @@ export class PicopConnection extends EventEmitter {
     return this.#pools;
   }
 
-  /** A channel on the active environment's connection. */
+  /**
+   * A channel on the active environment's connection: consuming, acks and the rest run there;
+   * `publish` and `sendToQueue` go over the connection of the environment active at each call.
+   */
   async createChannel(): Promise<Channel> {
-    return this.#wrap(await (await this.connection()).createChannel());
+    const home = this.connection();
+    return this.#wrap(await (await home).createChannel(), home, false);
   }
 
-  /** A confirm channel on the active environment's connection. */
+  /** A confirm channel, as {@link createChannel}; `waitForConfirms()` waits for every environment. */
   async createConfirmChannel(): Promise<ConfirmChannel> {
-    return this.#wrap(await (await this.connection()).createConfirmChannel());
+    const home = this.connection();
+    return this.#wrap(await (await home).createConfirmChannel(), home, true);
   }
 
   /** Closes every environment's connection. */
@@ -104,10 +114,13 @@ export class PicopConnection extends EventEmitter {
     }
   }
 
-  // The channel is amqplib's own; only this instance's publish and consume are wrapped.
-  #wrap<C extends Channel>(channel: C): C {
+  // The channel is amqplib's own; only this instance's publish, consume, waitForConfirms and close
+  // are wrapped.
+  #wrap<C extends Channel>(channel: C, home: Promise<PromiseConnection>, confirm: boolean): C {
     const propagator = this.#picop.propagator ?? defaultConnectionPropagator;
     const ownEnvId = this.#ownEnvId;
+    const pools = this.#pools;
+    const sides = new SideChannels(channel, confirm, this.#sideCounts);
     const publish = channel.publish;
     channel.publish = function picopPublish(
       this: C,
@@ -115,18 +128,48 @@ export class PicopConnection extends EventEmitter {
       routingKey: string,
       content: Buffer,
       options?: Options.Publish,
-      ...rest: unknown[]
+      callback?: (err: unknown, ok: unknown) => void,
     ) {
       const ctx = withFallbackEnvId(ownEnvId, context.active());
-      return (publish as (...a: unknown[]) => boolean).call(
-        this,
+      const args: Parameters<ConfirmChannel['publish']> = [
         exchange,
         routingKey,
         content,
-        withContextHeaders(options, ctx, propagator),
-        ...rest,
-      );
+        withContextHeaders(options, ctx, propagator) as Options.Publish,
+        callback as Parameters<ConfirmChannel['publish']>[4],
+      ];
+      let connection = home;
+      // Direct reply-to requests and replies stay on the channel they were made on: the
+      // pseudo-queue lives on the broker of the channel that consumes it.
+      if (
+        options?.replyTo !== DIRECT_REPLY_TO &&
+        !(exchange === '' && routingKey.startsWith(`${DIRECT_REPLY_TO}.`))
+      ) {
+        try {
+          connection = pools.acquire(ctx);
+        } catch (err) {
+          if (callback === undefined) throw err;
+          process.nextTick(callback, err, undefined);
+          return false;
+        }
+      }
+      if (connection === home) return (publish as (...a: unknown[]) => boolean).apply(this, args);
+      return sides.publish(connection, getEnvId(ctx), args);
     } as C['publish'];
+
+    if (confirm) {
+      const waitForConfirms = (channel as unknown as ConfirmChannel).waitForConfirms;
+      (channel as unknown as ConfirmChannel).waitForConfirms = async function picopWait(
+        this: ConfirmChannel,
+      ) {
+        await Promise.all([waitForConfirms.call(this), sides.waitForConfirms()]);
+      };
+    }
+
+    const close = channel.close;
+    channel.close = async function picopClose(this: C) {
+      await Promise.all([close.call(this), sides.close()]);
+    } as C['close'];
 
     const consume = channel.consume;
     const handles = this.#selection();
@@ -136,10 +179,8 @@ export class PicopConnection extends EventEmitter {
       onMessage: (msg: ConsumeMessage | null) => void,
       options?: Options.Consume,
     ) {
-      const base = withFallbackEnvId(ownEnvId, context.active());
       const deliver = (msg: ConsumeMessage | null) => {
         if (msg === null) return onMessage(msg);
-        const ctx: Context = contextOfMessage(msg, base, propagator);
         if (
           handles !== undefined &&
           !handles(getEnvId(contextOfMessage(msg, ROOT_CONTEXT, propagator)))
@@ -148,7 +189,10 @@ export class PicopConnection extends EventEmitter {
           if (!options?.noAck) channel.ack(msg);
           return;
         }
-        return context.with(ctx, onMessage, undefined, msg);
+        // The context amqplib runs the callback in (an instrumentation's `process` span), plus
+        // the message's Env-Id.
+        const base = withFallbackEnvId(ownEnvId, context.active());
+        return context.with(contextOfMessage(msg, base, propagator), onMessage, undefined, msg);
       };
       return consume.call(this, queue, deliver, options);
     } as C['consume'];
