@@ -52,12 +52,14 @@ describe('connect()', () => {
     expect((await fromCtx.next())?.equals(HEADER_FEATURE_1)).toBe(true);
   });
 
-  it('sends no header in the picop-go dialect when there is no context', async () => {
-    const { port, next, server } = await recordingServer(4);
+  it('sends the Go reference empty header in the picop-go dialect when there is no context', async () => {
+    const { port, next, server } = await recordingServer(18);
     servers.push(server);
     const socket = connect({ host: '127.0.0.1', port, dialect: 'picop-go' });
     socket.write('PING');
-    expect((await next())?.toString()).toBe('PING');
+    expect((await next())?.toString('hex')).toBe(
+      `0d0a0d0a000d0a515549540a0100${Buffer.from('PING').toString('hex')}`,
+    );
   });
 
   it('turns no-delay on', async () => {

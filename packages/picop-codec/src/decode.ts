@@ -105,15 +105,6 @@ function checkLength(n: number, o: ResolvedOptions): void {
       { offset: 13 },
     );
   }
-  if (n === 0 && o.dialect === 'picop-go') {
-    // The Go reference rejects an empty context; accepting it would read a 'spec' header
-    // (length 0x00NN) as "no context" and forward its fields as application data.
-    throw new PicopError(
-      'ERR_PICOP_SYNTAX',
-      "Empty context (length 0 at offset 13) in the picop-go dialect, which the Go reference rejects: is the peer sending `dialect: 'spec'`?",
-      { offset: 13 },
-    );
-  }
 }
 
 export function truncated(got: number, need: number): PicopError {

@@ -8,6 +8,8 @@ import { entriesOf, type FieldsInit, PicopFields } from './PicopFields.js';
  * Encodes fields into one PiCoP header, to be written before any other byte of a connection.
  * Every name must be an RFC 9110 token and every value VCHAR / SP / HTAB, or it throws
  * {@link PicopError} (`ERR_PICOP_SYNTAX`, `ERR_PICOP_DUPLICATE_FIELD`, `ERR_PICOP_TOO_LARGE`).
+ * No fields give the empty header (no context: the default route). In the `picop-go` dialect the
+ * names are written as the Go reference writes them: canonical (`Env-Id`), sorted by name.
  *
  * @example
  * socket.write(encodeHeader({ 'Env-Id': 'feature-1' }));
@@ -19,6 +21,7 @@ export function encodeHeader(fields: FieldsInit, options?: CodecOptions): Buffer
   const seen: string[] | undefined = fields instanceof PicopFields ? undefined : [];
   let context = '';
   let count = 0;
+  const goFields: Array<[string, string]> = [];
   for (const entry of entriesOf(fields)) {
     const name: unknown = entry?.[0];
     const value: unknown = entry?.[1];
@@ -34,7 +37,13 @@ export function encodeHeader(fields: FieldsInit, options?: CodecOptions): Buffer
       }
       seen.push(key);
     }
-    context = count++ === 0 ? `${name}:${value}` : `${context}\r\n${name}:${value}`;
+    if (go) goFields.push([canonicalName(name), value]);
+    else context = count++ === 0 ? `${name}:${value}` : `${context}\r\n${name}:${value}`;
+  }
+  if (go) {
+    // As the Go reference writes them: canonical names, sorted by name, CRLF-joined.
+    goFields.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    context = goFields.map(([name, value]) => `${name}:${value}`).join('\r\n');
   }
   // Every character was checked to be ASCII, so string length is byte length.
   const n = context.length;
@@ -42,12 +51,6 @@ export function encodeHeader(fields: FieldsInit, options?: CodecOptions): Buffer
     throw new PicopError(
       'ERR_PICOP_TOO_LARGE',
       `PiCoP context of ${n} bytes is over maxLength ${o.maxLength}: raise \`maxLength\` or send fewer fields`,
-    );
-  }
-  if (n === 0 && go) {
-    throw new PicopError(
-      'ERR_PICOP_INVALID_ARG',
-      "The picop-go dialect cannot carry an empty header (the Go reference rejects it): send no header, or use dialect 'spec'",
     );
   }
   const out = Buffer.allocUnsafe(o.prefixLength + n);
@@ -76,6 +79,17 @@ function checkName(name: unknown): asserts name is string {
       );
     }
   }
+}
+
+/** Go's `textproto.CanonicalMIMEHeaderKey` of a token: `env-id` -> `Env-Id`. */
+function canonicalName(name: string): string {
+  let out = '';
+  let upper = true;
+  for (const ch of name) {
+    out += upper ? ch.toUpperCase() : ch.toLowerCase();
+    upper = ch === '-';
+  }
+  return out;
 }
 
 function checkValue(name: string, value: unknown, go: boolean): asserts value is string {

@@ -79,13 +79,6 @@ const BAD: BadInput[] = [
     offset: 17,
   },
   {
-    name: 'picop-go: empty context (a spec header read as picop-go)',
-    wire: spec('Env-Id:feature-1'),
-    options: { dialect: 'picop-go' },
-    code: 'ERR_PICOP_SYNTAX',
-    offset: 13,
-  },
-  {
     name: 'spec reading a picop-go header with maxLength 255',
     wire: hex(`${SIG_HEX} 01 10 ${ctx('Env-Id:feature-1')}`),
     options: { maxLength: 255 },
@@ -193,7 +186,6 @@ describe('encoding bad input', () => {
     ['too large', { a: 'x'.repeat(4095) }, 'ERR_PICOP_TOO_LARGE'],
     ['picop-go too large', { a: 'x'.repeat(254) }, 'ERR_PICOP_TOO_LARGE', { dialect: 'picop-go' }],
     ['picop-go colon', { a: 'b:c' }, 'ERR_PICOP_SYNTAX', { dialect: 'picop-go' }],
-    ['picop-go empty', {}, 'ERR_PICOP_INVALID_ARG', { dialect: 'picop-go' }],
     ['unknown dialect', {}, 'ERR_PICOP_INVALID_ARG', { dialect: 'go' as 'spec' }],
     ['maxLength too big', {}, 'ERR_PICOP_INVALID_ARG', { maxLength: 70000 }],
     [

@@ -45,6 +45,13 @@ const VECTORS: Vector[] = [
     wire: hex(`${SIG_HEX} 01 10 ${Buffer.from('Env-Id:feature-1').toString('hex')}`),
   },
   {
+    // What a Go service with no Env-Id sends: the reference proxy routes it to its default.
+    name: 'picop-go, no fields (the Go reference, no context)',
+    options: { dialect: 'picop-go' },
+    fields: [],
+    wire: hex(`${SIG_HEX} 01 00`),
+  },
+  {
     name: 'picop-go, two fields',
     options: { dialect: 'picop-go' },
     fields: [
@@ -56,6 +63,19 @@ const VECTORS: Vector[] = [
 ];
 
 describe('wire vectors', () => {
+  it('picop-go writes names as the Go reference does: canonical, sorted by name', () => {
+    const wire = encodeHeader(
+      [
+        ['x-tenant', 'a'],
+        ['ENV-ID', 'feature-1'],
+        ['a-b', 'c'],
+      ],
+      { dialect: 'picop-go' },
+    );
+    expect(wire.subarray(14).toString()).toBe('A-B:c\r\nEnv-Id:feature-1\r\nX-Tenant:a');
+    expect(wire[13]).toBe(wire.length - 14);
+  });
+
   for (const v of VECTORS) {
     describe(v.name, () => {
       it('encodes to the exact bytes', () => {

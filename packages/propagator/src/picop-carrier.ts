@@ -51,8 +51,7 @@ export function fieldsForContext(
 
 /**
  * The encoded PiCoP header for a context, to write first on a new connection. A context without
- * Env-Id gives an empty header (the proxy's default route); in the `picop-go` dialect, which cannot
- * carry an empty header, it gives an empty buffer (send nothing).
+ * Env-Id gives an empty header (the proxy's default route), in either dialect.
  *
  * @example
  * socket.write(headerForContext()); // the active context's Env-Id
@@ -62,7 +61,6 @@ export function headerForContext(
   options: HeaderForContextOptions = {},
 ): Buffer {
   const fields = fieldsForContext(ctx, options.propagator);
-  if (fields.size === 0 && options.dialect === 'picop-go') return Buffer.alloc(0);
   return encodeHeader(fields, { dialect: options.dialect ?? 'spec' });
 }
 

@@ -94,7 +94,9 @@ describe('Env-Id helpers', () => {
         `0d0a0d0a000d0a515549540a010010${Buffer.from('Env-Id:feature-1').toString('hex')}`,
       );
       expect(headerForContext().toString('hex')).toBe('0d0a0d0a000d0a515549540a010000');
-      expect(headerForContext(ROOT_CONTEXT, { dialect: 'picop-go' }).length).toBe(0);
+      expect(headerForContext(ROOT_CONTEXT, { dialect: 'picop-go' }).toString('hex')).toBe(
+        '0d0a0d0a000d0a515549540a0100',
+      );
       expect(
         headerForContext(setEnvId(ROOT_CONTEXT, 'x'), { dialect: 'picop-go' }).toString('hex'),
       ).toBe(`0d0a0d0a000d0a515549540a0108${Buffer.from('Env-Id:x').toString('hex')}`);

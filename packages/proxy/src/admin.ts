@@ -11,16 +11,32 @@ class HttpError extends Error {
     readonly status: number,
     readonly code: string,
     message: string,
+    /** The whole JSON body, where it must be another shape (the Go reference proxy's). */
+    readonly body?: unknown,
   ) {
     super(message);
   }
 }
 
+// The Go reference proxy's (Echo's) error bodies.
+const REFERENCE_ERRORS: Record<number, string> = {
+  400: 'Bad Request',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+};
+
+function referenceError(status: number): HttpError {
+  const message = REFERENCE_ERRORS[status] ?? 'Internal Server Error';
+  return new HttpError(status, 'ERR_REFERENCE', message, { message });
+}
+
 /**
  * The admin HTTP API of a proxy: `GET /routes`, `PUT /routes/:envId` `{"destination":"host:port"}`,
  * `DELETE /routes/:envId`; the Go proxy's `PUT /envs` `[{"env_id","destination"}]`,
- * `GET /envs/:envId`, `DELETE /envs/:envId`; `GET /healthz`; `GET /metrics` (Prometheus).
- * Errors are JSON `{"error":{"code","message"}}` with status 400, 404 or 405.
+ * `GET /envs/:envId`, `DELETE /envs/:envId`; the Go reference proxy's own paths under `/admin`
+ * (`PUT /admin/envs`, `GET` and `DELETE /admin/env/:envId`, with its shapes); `GET /healthz`;
+ * `GET /metrics` (Prometheus). Errors are JSON `{"error":{"code","message"}}` with status 400, 404
+ * or 405 (`{"message"}` under `/admin`, as the reference answers).
  *
  * @example
  * const admin = createAdminServer(proxy);
@@ -30,7 +46,8 @@ export function createAdminServer(proxy: PicopProxy): http.Server {
   return http.createServer((req, res) => {
     handle(proxy, req)
       .then(({ status, body, type }) => {
-        res.writeHead(status, { 'content-type': type ?? 'application/json' });
+        if (body === undefined) res.writeHead(status);
+        else res.writeHead(status, { 'content-type': type ?? 'application/json' });
         res.end(
           body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
         );
@@ -43,7 +60,7 @@ export function createAdminServer(proxy: PicopProxy): http.Server {
               ? new HttpError(400, err.code, err.message)
               : new HttpError(500, 'ERR_INTERNAL', 'internal error');
         res.writeHead(e.status, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ error: { code: e.code, message: e.message } }));
+        res.end(JSON.stringify(e.body ?? { error: { code: e.code, message: e.message } }));
       });
   });
 }
@@ -58,6 +75,7 @@ async function handle(proxy: PicopProxy, req: http.IncomingMessage): Promise<Rep
   const url = new URL(req.url ?? '/', 'http://admin');
   const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
   const method = req.method ?? 'GET';
+  if (parts[0] === 'admin') return handleReference(proxy, req, method, parts.slice(1));
   const [resource, envId, extra] = parts;
   if (extra !== undefined)
     throw new HttpError(404, 'ERR_NOT_FOUND', `No such path ${url.pathname}`);
@@ -124,6 +142,55 @@ async function handle(proxy: PicopProxy, req: http.IncomingMessage): Promise<Rep
     return routeOf(proxy, method, envId, (destination) => ({ env_id: envId, destination }));
   }
   throw new HttpError(404, 'ERR_NOT_FOUND', `No such path ${url.pathname}`);
+}
+
+/**
+ * The Go reference proxy's admin API, path for path and byte for byte, so that its controller
+ * (picop-rd/proxy-controller) can drive this proxy: `PUT /admin/envs` `[{"env_id","destination"}]`
+ * (upsert; 200, empty body), `GET /admin/env/:envId` (200 `{"env_id","destination"}`, 404
+ * `{"message":"Not Found"}`), `DELETE /admin/env/:envId` (200, empty body, also when absent).
+ */
+async function handleReference(
+  proxy: PicopProxy,
+  req: http.IncomingMessage,
+  method: string,
+  parts: string[],
+): Promise<Reply> {
+  const [resource, envId, extra] = parts;
+  if (resource === 'envs' && envId === undefined) {
+    if (method !== 'PUT') throw referenceError(405);
+    const body = await readJson(req).catch(() => {
+      throw referenceError(400);
+    });
+    if (!Array.isArray(body)) throw referenceError(400);
+    const entries = body.map((item: unknown) => {
+      const { env_id, destination } = (item ?? {}) as { env_id?: unknown; destination?: unknown };
+      if (typeof env_id !== 'string' || typeof destination !== 'string') throw referenceError(400);
+      if (env_id === '' || destination === '') throw referenceError(400);
+      return [env_id, destination] as const;
+    });
+    const scratch = new RouteTable();
+    try {
+      for (const [id, destination] of entries) scratch.set(id, destination);
+    } catch {
+      throw referenceError(400);
+    }
+    for (const [id, destination] of entries) proxy.routes.set(id, destination);
+    return { status: 200 };
+  }
+  if (resource === 'env' && envId !== undefined && extra === undefined) {
+    if (method === 'GET') {
+      const address = proxy.routes.get(envId);
+      if (address === undefined) throw referenceError(404);
+      return { status: 200, body: { env_id: envId, destination: formatAddress(address) } };
+    }
+    if (method === 'DELETE') {
+      proxy.routes.delete(envId);
+      return { status: 200 };
+    }
+    throw referenceError(405);
+  }
+  throw referenceError(404);
 }
 
 function routeOf(

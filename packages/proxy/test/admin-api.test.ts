@@ -122,4 +122,37 @@ describe('admin API', () => {
     expect(metrics).toMatch(/picop_proxy_bytes_total\{env="_default",direction="to_client"\} \d+/);
     expect(metrics).toMatch(/picop_proxy_header_read_seconds_count \d+/);
   });
+
+  it("serves the Go reference proxy's admin paths with its request and response shapes", async () => {
+    const put = await fetch(`${base}/admin/envs`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify([{ env_id: 'go-1', destination: `127.0.0.1:${green}` }]),
+    });
+    expect([put.status, await put.text()]).toEqual([200, '']);
+    expect(await whereDoes('go-1')).toBe('green');
+    expect(await call('GET', '/admin/env/go-1')).toEqual({
+      status: 200,
+      json: { env_id: 'go-1', destination: `127.0.0.1:${green}` },
+    });
+    const del = await fetch(`${base}/admin/env/go-1`, { method: 'DELETE' });
+    expect([del.status, await del.text()]).toEqual([200, '']);
+    expect(await call('GET', '/admin/env/go-1')).toEqual({
+      status: 404,
+      json: { message: 'Not Found' },
+    });
+    expect(await whereDoes('go-1')).toBe('blue');
+    expect((await fetch(`${base}/admin/env/never`, { method: 'DELETE' })).status).toBe(200);
+    for (const bad of [
+      'nope',
+      { env_id: 'x' },
+      [{ env_id: '', destination: 'h:1' }],
+      [{ env_id: 'x', destination: 'no-port' }],
+    ]) {
+      expect(await call('PUT', '/admin/envs', bad)).toEqual({
+        status: 400,
+        json: { message: 'Bad Request' },
+      });
+    }
+  });
 });
