@@ -3,10 +3,13 @@ import { type Context, context, diag, ROOT_CONTEXT } from '@opentelemetry/api';
 import { ContextPools } from '@picop/net-wrap';
 import { fallbackEnvId, withFallbackEnvId } from '@picop/net-wrap/internal';
 import { defaultConnectionPropagator, getEnvId } from '@picop/propagator';
+import { PicopError } from '@picop/codec';
 import type {
   Channel,
+  ChannelOptions,
   ConfirmChannel,
   ConsumeMessage,
+  Connection,
   Options,
   ChannelModel as PromiseConnection,
 } from 'amqplib';
@@ -22,10 +25,10 @@ const FORWARDED = ['error', 'close', 'blocked', 'unblocked', 'connect', 'disconn
 const DIRECT_REPLY_TO = 'amq.rabbitmq.reply-to';
 
 /**
- * What `connect` from `@picop/amqp` resolves to: channels are created on the connection of the
- * active context's environment. See {@link connect}.
+ * What `connect` from `@picop/amqp` resolves to, an amqplib `ChannelModel`: channels are created
+ * on the connection of the active context's environment. See {@link connect}.
  */
-export class PicopConnection extends EventEmitter {
+export class PicopConnection extends EventEmitter implements PromiseConnection {
   readonly #pools: ContextPools<Promise<PromiseConnection>>;
   readonly #models = new WeakMap<Promise<PromiseConnection>, PromiseConnection>();
   readonly #sideCounts = new WeakMap<PromiseConnection, number>();
@@ -63,8 +66,7 @@ export class PicopConnection extends EventEmitter {
     });
   }
 
-  /** The connection of the active environment (opened on first use). */
-  connection(): Promise<PromiseConnection> {
+  #connectionOf(): Promise<PromiseConnection> {
     try {
       return this.#pools.acquire();
     } catch (err) {
@@ -78,18 +80,44 @@ export class PicopConnection extends EventEmitter {
   }
 
   /**
+   * amqplib's connection object of the active environment. Throws `ERR_PICOP_INVALID_STATE` when
+   * that environment's connection is not open yet (`await conn.open()` first).
+   */
+  get connection(): Connection {
+    const model = this.#models.get(this.#pools.peek() as Promise<PromiseConnection>);
+    if (model === undefined) {
+      throw new PicopError(
+        'ERR_PICOP_INVALID_STATE',
+        "The active environment's AMQP connection is not open yet: await open() first",
+      );
+    }
+    return model.connection;
+  }
+
+  /** The connection of the active environment, opened on first use. */
+  open(): Promise<PromiseConnection> {
+    return this.#connectionOf();
+  }
+
+  /**
    * A channel on the active environment's connection: consuming, acks and the rest run there;
    * `publish` and `sendToQueue` go over the connection of the environment active at each call.
    */
-  async createChannel(): Promise<Channel> {
-    const home = this.connection();
-    return this.#wrap(await (await home).createChannel(), home, false);
+  async createChannel(options?: ChannelOptions): Promise<Channel> {
+    const home = this.#connectionOf();
+    return this.#wrap(await (await home).createChannel(options), home, false);
   }
 
   /** A confirm channel, as {@link createChannel}; `waitForConfirms()` waits for every environment. */
-  async createConfirmChannel(): Promise<ConfirmChannel> {
-    const home = this.connection();
-    return this.#wrap(await (await home).createConfirmChannel(), home, true);
+  async createConfirmChannel(options?: ChannelOptions): Promise<ConfirmChannel> {
+    const home = this.#connectionOf();
+    return this.#wrap(await (await home).createConfirmChannel(options), home, true);
+  }
+
+  /** Updates the secret of every environment's open connection. */
+  async updateSecret(newSecret: Buffer, reason: string): Promise<void> {
+    const opening = [...this.#pools.values()];
+    await Promise.all(opening.map((o) => o.then((model) => model.updateSecret(newSecret, reason))));
   }
 
   /** Closes every environment's connection. */

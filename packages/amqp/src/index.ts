@@ -29,6 +29,6 @@ export async function connect(
     return amqplib.connect(url, plain as SocketOptions);
   }
   const connection = new PicopConnection(url, socketOptions, socketOptions.picop || {});
-  await connection.connection();
-  return connection as unknown as ChannelModel;
+  await connection.open();
+  return connection;
 }
