@@ -24,6 +24,10 @@ describe('published packages', () => {
         expect(pkg.exports['.'].import.types).toMatch(/\.d\.mts$/);
         expect(pkg.exports['.'].require.types).toMatch(/\.d\.ts$/);
         expect(readFileSync(`${root}packages/${dir}/README.md`, 'utf8')).toContain('```');
+        expect(pkg.files).toContain('LICENSE');
+        expect(readFileSync(`${root}packages/${dir}/LICENSE`, 'utf8')).toBe(
+          readFileSync(`${root}LICENSE`, 'utf8'),
+        );
         if (pkg.name === '@picop/codec') expect(pkg.dependencies).toBeUndefined();
       });
 

@@ -1,15 +1,15 @@
 import { EventEmitter } from 'node:events';
-import { type Context, context, diag, ROOT_CONTEXT } from '@opentelemetry/api';
+import { context, diag, ROOT_CONTEXT } from '@opentelemetry/api';
+import { PicopError } from '@picop/codec';
 import { ContextPools } from '@picop/net-wrap';
 import { fallbackEnvId, withFallbackEnvId } from '@picop/net-wrap/internal';
 import { defaultConnectionPropagator, getEnvId } from '@picop/propagator';
-import { PicopError } from '@picop/codec';
 import type {
   Channel,
   ChannelOptions,
   ConfirmChannel,
-  ConsumeMessage,
   Connection,
+  ConsumeMessage,
   Options,
   ChannelModel as PromiseConnection,
 } from 'amqplib';
