@@ -5,18 +5,13 @@ import { getEnvId, withEnvId } from '@picop/propagator';
 import { createProxy, type PicopProxy } from '@picop/proxy';
 import amqplib, { type Channel, type ChannelModel, type ConfirmChannel } from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Env, inBoth } from '../../../test/support/environments.js';
 import { useContextManager } from '../../../test/support/otel-and-tls.js';
 import { AMQP_URL, type ExtraServer, startRabbitmq } from '../../../test/support/servers.js';
 
 useContextManager();
 const run = `picop-matrix-${Date.now().toString(36)}`;
 const broker = new URL(AMQP_URL);
-type Env = 'feature-1' | 'main';
-
-/** Runs `fn` in feature-1 and in the baseline, started in the same tick. */
-function inBoth<T>(fn: (env: Env) => T): Promise<Array<Awaited<T>>> {
-  return Promise.all([withEnvId('feature-1', () => fn('feature-1')), fn('main')]);
-}
 
 describe('@picop/amqp idiom matrix', () => {
   let second: ExtraServer;

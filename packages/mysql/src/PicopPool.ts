@@ -52,9 +52,18 @@ export function withHeaderStream<T extends PicopConnectionOptions>(
   } as Omit<T, 'picop'>;
 }
 
-// mysql2 exports its Pool class, but its type declarations only name the instance type.
+// mysql2 exports its Pool class, but its type declarations only name the instance type; its
+// PoolConfig class (which validates a config) is reached through a pool with the defaults, which
+// starts no timer and opens nothing.
 const CorePool = (mysql as unknown as { Pool: new (options: { config: unknown }) => mysql.Pool })
   .Pool;
+let PoolConfig: (new (options: object) => unknown) | undefined;
+function poolConfig(options: object): unknown {
+  PoolConfig ??= (mysql.createPool({}) as unknown as { config: object }).config.constructor as new (
+    options: object,
+  ) => unknown;
+  return new PoolConfig(options);
+}
 const PromisePool = (mysqlPromise as unknown as { PromisePool: PromisePoolClass }).PromisePool;
 
 /**
@@ -71,8 +80,7 @@ export class PicopCallbackPool extends CorePool {
   constructor(config: PicopPoolOptions | string) {
     const options: PicopPoolOptions = typeof config === 'string' ? { uri: config } : config;
     const { enabled, picop, library } = splitOptions<PicopMysqlOptions, PicopPoolOptions>(options);
-    // mysql2's own createPool validates the config into a PoolConfig: this pool takes it over.
-    super(mysql.createPool(enabled ? withHeaderStream(library, baseHeader(picop)) : library));
+    super({ config: poolConfig(enabled ? withHeaderStream(library, baseHeader(picop)) : library) });
     if (!enabled) return;
     this.#pools = new ContextPools<mysql.Pool>({
       ...picop,

@@ -8,6 +8,7 @@ import { createProxy, type PicopProxy } from '@picop/proxy';
 import type { PoolConnection, RowDataPacket } from 'mysql2';
 import mysql from 'mysql2/promise';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { type Env, inBoth } from '../../../test/support/environments.js';
 import { useContextManager } from '../../../test/support/otel-and-tls.js';
 import {
   type ExtraServer,
@@ -23,12 +24,6 @@ useContextManager();
 
 const TABLE = `picop_matrix_${Date.now().toString(36)}`;
 const login = { user: MYSQL_USER, password: MYSQL_PASSWORD, database: MYSQL_DATABASE };
-type Env = 'feature-1' | 'main';
-
-/** Runs `fn` in feature-1 and in the baseline, started in the same tick. */
-function inBoth<T>(fn: (env: Env) => T): Promise<Array<Awaited<T>>> {
-  return Promise.all([withEnvId('feature-1', () => fn('feature-1')), fn('main')]);
-}
 
 describe('@picop/mysql idiom matrix', () => {
   let second: ExtraServer;
@@ -158,6 +153,23 @@ describe('@picop/mysql idiom matrix', () => {
       await expect(pool.query('SELECT 1')).rejects.toThrow('Pool is closed.');
       expect(pool.pools?.size).toBe(0);
       await expectLanded('using');
+    });
+
+    it('escape, escapeId and format open no pool', () => {
+      const pool = promisePool();
+      const results = [
+        withEnvId('feature-1', () => [
+          pool.escape("it's"),
+          pool.escapeId('t'),
+          pool.format('?', [1]),
+        ]),
+        [pool.escape("it's"), pool.escapeId('t'), pool.format('?', [1])],
+      ];
+      expect(results).toEqual([
+        ["'it\\'s'", '`t`', '1'],
+        ["'it\\'s'", '`t`', '1'],
+      ]);
+      expect(pool.pools?.size).toBe(0);
     });
 
     it("events carry the Env-Id, on the pool and on mysql2's Promise property", async () => {

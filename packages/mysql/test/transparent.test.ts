@@ -49,6 +49,17 @@ describe('@picop/mysql is transparent', () => {
     });
     afterAll(() => proxy.close(100));
 
+    it('lets the process exit after end(), with maxIdle below connectionLimit (no timer left)', async () => {
+      const config = { ...login, host: '127.0.0.1', port, connectionLimit: 4, maxIdle: 1 };
+      const script = `
+        const { createPool } = require('@picop/mysql');
+        const pool = createPool(${JSON.stringify(config)});
+        pool.query('SELECT 1').then(() => pool.end()).then(() => console.log('ended'));`;
+      // execFile resolves only once the process has exited by itself.
+      const { stdout } = await promisify(execFile)(process.execPath, ['-e', script], { cwd: root });
+      expect(stdout.trim()).toBe('ended');
+    });
+
     it('still records a span per query, as a CommonJS service set up with the NodeSDK', async () => {
       // A separate process, as a user's service: the SDK starts before @picop/mysql (and mysql2) load.
       const script = `

@@ -53,6 +53,29 @@ describe('ContextPools', () => {
     expect(none.pool.envId).toBeUndefined();
   });
 
+  it('returns the caller-owned base client for the context without Env-Id, never counting or closing it', async () => {
+    const base: FakeClient = { pool: {} as PoolContext, busy: false, destroyed: false };
+    const { pools, destroyed } = makePools({ base, max: 1 });
+    expect(pools.acquire(ROOT_CONTEXT)).toBe(base);
+    expect(pools.peek(ROOT_CONTEXT)).toBe(base);
+    const a = pools.acquire(inEnv('a'));
+    expect(pools.acquire(inEnv('b'))).not.toBe(a); // `a` evicted: the base does not count
+    expect([pools.size, [...pools.values()].includes(base)]).toEqual([1, false]);
+    await pools.clear();
+    expect([pools.size, destroyed, base.destroyed]).toEqual([0, ['a', 'b'], false]);
+    expect(pools.acquire(inEnv('a'))).not.toBe(a); // usable again after clear()
+    await pools.close();
+    expect(base.destroyed).toBe(false);
+  });
+
+  it('with a fallback Env-Id, the base client is that environment', () => {
+    const base: FakeClient = { pool: {} as PoolContext, busy: false, destroyed: false };
+    const { pools } = makePools({ base, envId: 'main' });
+    expect(pools.acquire(ROOT_CONTEXT)).toBe(base);
+    expect(pools.acquire(inEnv('main'))).toBe(base);
+    expect(pools.acquire(inEnv('feature-1'))).not.toBe(base);
+  });
+
   it('peek() finds a client without creating one', () => {
     const { pools } = makePools();
     expect(pools.peek(inEnv('a'))).toBeUndefined();

@@ -6,6 +6,7 @@ import { createProxy, type PicopProxy } from '@picop/proxy';
 import { type PicopRedisClientOptions, Redis } from '@picop/redis';
 import { Redis as IORedis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Env, inBoth } from '../../../test/support/environments.js';
 import { useContextManager } from '../../../test/support/otel-and-tls.js';
 import {
   type ExtraServer,
@@ -17,13 +18,7 @@ import {
 
 useContextManager();
 const run = `picop:matrix:${Date.now().toString(36)}`;
-const ENVS = ['feature-1', 'main'] as const;
-type Env = (typeof ENVS)[number];
-
-/** Runs `fn` in feature-1 and in the baseline, started in the same tick. */
-function inBoth<T>(fn: (env: Env) => T): Promise<Array<Awaited<T>>> {
-  return Promise.all([withEnvId('feature-1', () => fn('feature-1')), fn('main')]);
-}
+const ENVS: readonly Env[] = ['feature-1', 'main'];
 
 describe('@picop/redis idiom matrix', () => {
   let second: ExtraServer;
