@@ -5,7 +5,7 @@ import { getEnvId, withEnvId } from '@picop/propagator';
 import { createProxy, type PicopProxy } from '@picop/proxy';
 import amqplib, { type Channel, type ChannelModel, type ConfirmChannel } from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Env, inBoth } from '../../../test/support/environments.js';
+import { inBoth } from '../../../test/support/environments.js';
 import { useContextManager } from '../../../test/support/otel-and-tls.js';
 import { AMQP_URL, type ExtraServer, startRabbitmq } from '../../../test/support/servers.js';
 
