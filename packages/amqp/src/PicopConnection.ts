@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { context, diag, ROOT_CONTEXT } from '@opentelemetry/api';
 import { PicopError } from '@picop/codec';
 import { ContextPools } from '@picop/net-wrap';
-import { fallbackEnvId, withFallbackEnvId } from '@picop/net-wrap/internal';
+import { fallbackEnvId, forwardEvents, withFallbackEnvId } from '@picop/net-wrap/internal';
 import { defaultConnectionPropagator, getEnvId } from '@picop/propagator';
 import type {
   Channel,
@@ -16,7 +16,7 @@ import type {
 import { openChannels, recovery } from './amqplib-internals.js';
 import { contextOfMessage, withContextHeaders } from './message-context.js';
 import { openModel } from './open.js';
-import { SideChannels } from './side-channels.js';
+import { LABEL, SideChannels } from './side-channels.js';
 import type { AmqpUrl, PicopAmqpOptions, PicopSocketOptions } from './types.js';
 
 // connect / disconnect come from amqplib 2.x recovering connections.
@@ -132,14 +132,10 @@ export class PicopConnection extends EventEmitter implements PromiseConnection {
     recovers: boolean,
   ): void {
     this.#models.set(opening, model);
-    for (const event of FORWARDED) {
-      model.on(event, (...args: unknown[]) => {
-        // Without recovery a closed connection leaves the pool: the next call opens a new one,
-        // which carries the header again.
-        if (event === 'close' && !recovers) this.#pools.remove(opening);
-        this.emit(event, ...args, envId);
-      });
-    }
+    // Without recovery a closed connection leaves the pool: the next call opens a new one, which
+    // carries the header again.
+    if (!recovers) model.on('close', () => this.#pools.remove(opening));
+    forwardEvents(model, this, FORWARDED, envId, LABEL);
   }
 
   // The channel is amqplib's own; only this instance's publish, consume, waitForConfirms and close

@@ -1,10 +1,11 @@
 // The amqplib idioms a service uses, each run from two environments interleaved in the same tick
 // (feature-1, routed to a second RabbitMQ node, and the baseline), read back from each broker.
+import { once } from 'node:events';
 import { connect, contextOfMessage, type PicopConnection } from '@picop/amqp';
 import { getEnvId, withEnvId } from '@picop/propagator';
 import { createProxy, type PicopProxy } from '@picop/proxy';
 import amqplib, { type Channel, type ChannelModel, type ConfirmChannel } from 'amqplib';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { inBoth } from '../../../test/support/environments.js';
 import { useContextManager } from '../../../test/support/otel-and-tls.js';
 import { AMQP_URL, type ExtraServer, startRabbitmq } from '../../../test/support/servers.js';
@@ -180,5 +181,24 @@ describe('@picop/amqp idiom matrix', () => {
         });
       });
     expect(await inBoth((env) => call(env))).toEqual(['feature-1:feature-1', 'undefined:main']);
+  });
+
+  it('a lost connection with no error listener is reported, never thrown', async () => {
+    const own = createProxy({
+      listen: '127.0.0.1:0',
+      defaultRoute: `${broker.hostname}:${broker.port || 5672}`,
+    });
+    const { port } = await own.listen();
+    const conn = await withEnvId('feature-1', () =>
+      connect(`amqp://guest:guest@127.0.0.1:${port}`),
+    );
+    const reported = new Promise<unknown[]>((resolve) =>
+      vi.spyOn(console, 'error').mockImplementation((...args: unknown[]) => resolve(args)),
+    );
+    const closed = once(conn, 'close');
+    await own.close(0);
+    expect((await reported)[0]).toBe('[@picop/amqp] Unhandled error event (Env-Id feature-1):');
+    await closed;
+    vi.restoreAllMocks();
   });
 });
