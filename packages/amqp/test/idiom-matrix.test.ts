@@ -1,6 +1,5 @@
 // The amqplib idioms a service uses, each run from two environments interleaved in the same tick
 // (feature-1, routed to a second RabbitMQ node, and the baseline), read back from each broker.
-import { once } from 'node:events';
 import { connect, contextOfMessage, type PicopConnection } from '@picop/amqp';
 import { getEnvId, withEnvId } from '@picop/propagator';
 import { createProxy, type PicopProxy } from '@picop/proxy';
@@ -195,7 +194,8 @@ describe('@picop/amqp idiom matrix', () => {
     const reported = new Promise<unknown[]>((resolve) =>
       vi.spyOn(console, 'error').mockImplementation((...args: unknown[]) => resolve(args)),
     );
-    const closed = once(conn, 'close');
+    // Not events.once(): it listens to 'error' itself.
+    const closed = new Promise((resolve) => conn.once('close', resolve));
     await own.close(0);
     expect((await reported)[0]).toBe('[@picop/amqp] Unhandled error event (Env-Id feature-1):');
     await closed;
