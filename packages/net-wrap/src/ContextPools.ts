@@ -93,7 +93,8 @@ export class ContextPools<T> {
   // key: no encoding on the hot path. Another propagator's header is the key.
   readonly #keyedByEnvId: boolean;
   readonly #baseKey: string | undefined;
-  readonly #sweeper: NodeJS.Timeout | undefined;
+  // Runs only while clients are held: a wrapper with none leaves no timer behind.
+  #sweeper: NodeJS.Timeout | undefined;
   readonly #closing: Array<Promise<void>> = [];
   #closed = false;
   #created = 0;
@@ -123,13 +124,6 @@ export class ContextPools<T> {
       options.base === undefined
         ? undefined
         : this.#keyOf(withFallbackEnvId(this.#fallbackEnvId, ROOT_CONTEXT));
-    if (this.#idleTimeoutMs > 0) {
-      this.#sweeper = setInterval(
-        () => this.#sweep(),
-        Math.max(10, Math.min(this.#idleTimeoutMs / 2, 30_000)),
-      );
-      this.#sweeper.unref();
-    }
   }
 
   /** Number of clients held. */
@@ -188,7 +182,11 @@ export class ContextPools<T> {
   /** Forgets a client that closed by itself, without destroying it. */
   remove(client: T): boolean {
     for (const [key, entry] of this.#entries) {
-      if (entry.client === client) return this.#entries.delete(key);
+      if (entry.client === client) {
+        this.#entries.delete(key);
+        this.#stopSweeperIfEmpty();
+        return true;
+      }
     }
     return false;
   }
@@ -196,7 +194,6 @@ export class ContextPools<T> {
   /** Destroys every client held (not `base`) and waits for them; later `acquire` calls throw. */
   async close(): Promise<void> {
     this.#closed = true;
-    if (this.#sweeper !== undefined) clearInterval(this.#sweeper);
     await this.clear();
   }
 
@@ -218,6 +215,13 @@ export class ContextPools<T> {
     const client = this.#options.create({ key, fields, header, envId: getEnvId(ctx) });
     this.#entries.set(key, { client, lastUsed: performance.now() });
     this.#created++;
+    if (this.#sweeper === undefined && this.#idleTimeoutMs > 0) {
+      this.#sweeper = setInterval(
+        () => this.#sweep(),
+        Math.max(10, Math.min(this.#idleTimeoutMs / 2, 30_000)),
+      );
+      this.#sweeper.unref();
+    }
     return client;
   }
 
@@ -257,6 +261,7 @@ export class ContextPools<T> {
 
   #destroy(key: string, entry: Entry<T>): void {
     this.#entries.delete(key);
+    this.#stopSweeperIfEmpty();
     const done = (async () => {
       try {
         await this.#options.destroy(entry.client);
@@ -266,5 +271,12 @@ export class ContextPools<T> {
     })();
     this.#closing.push(done);
     done.finally(() => this.#closing.splice(this.#closing.indexOf(done), 1));
+  }
+
+  #stopSweeperIfEmpty(): void {
+    if (this.#entries.size === 0 && this.#sweeper !== undefined) {
+      clearInterval(this.#sweeper);
+      this.#sweeper = undefined;
+    }
   }
 }

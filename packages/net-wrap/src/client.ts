@@ -50,7 +50,8 @@ function withoutPicopOptions<T extends PicopSocketOptions>(
 }
 
 function openTcp(options: net.TcpNetConnectOpts, listener?: () => void): net.Socket {
-  return net.connect(
+  // createConnection, as ioredis and mysql2 call it (tests that stub it reach these sockets too).
+  return net.createConnection(
     {
       keepAlive: true,
       keepAliveInitialDelay: DEFAULT_KEEP_ALIVE_INITIAL_DELAY_MS,

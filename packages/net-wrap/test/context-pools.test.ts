@@ -1,7 +1,7 @@
 import { ROOT_CONTEXT } from '@opentelemetry/api';
 import { ContextPools, type PoolContext } from '@picop/net-wrap';
 import { EnvIdPropagator, setEnvId, withEnvId } from '@picop/propagator';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { useContextManager } from './helpers.js';
 
 useContextManager();
@@ -74,6 +74,19 @@ describe('ContextPools', () => {
     expect(pools.acquire(ROOT_CONTEXT)).toBe(base);
     expect(pools.acquire(inEnv('main'))).toBe(base);
     expect(pools.acquire(inEnv('feature-1'))).not.toBe(base);
+  });
+
+  it('runs its idle timer only while it holds clients', async () => {
+    const set = vi.spyOn(globalThis, 'setInterval');
+    const cleared = vi.spyOn(globalThis, 'clearInterval');
+    const { pools } = makePools();
+    expect(set).not.toHaveBeenCalled();
+    pools.acquire(inEnv('a'));
+    pools.acquire(inEnv('b'));
+    expect(set).toHaveBeenCalledTimes(1);
+    await pools.clear();
+    expect(cleared).toHaveBeenCalledTimes(1);
+    vi.restoreAllMocks();
   });
 
   it('peek() finds a client without creating one', () => {

@@ -2,7 +2,7 @@ import { context, ROOT_CONTEXT } from '@opentelemetry/api';
 import { ContextPools } from '@picop/net-wrap';
 import { baseHeader, emitError, splitOptions } from '@picop/net-wrap/internal';
 import { setEnvId } from '@picop/propagator';
-import { type Callback, Redis as IORedis, type RedisOptions } from 'ioredis';
+import { type Callback, type Command, Redis as IORedis, type RedisOptions } from 'ioredis';
 import type { RedisInternals } from './internal-types.js';
 import { checkOptions, connectorFor } from './PicopConnector.js';
 import type { PicopRedisClientOptions, PicopRedisOptions } from './types.js';
@@ -37,6 +37,28 @@ function rejected(err: unknown, args: unknown[]): Promise<never> {
     promise.catch((e: unknown) => (callback as Callback)(e as Error));
   }
   return promise;
+}
+
+/**
+ * With `showFriendlyErrorStack`, ioredis drops its own frames from a command's stack, up to the
+ * caller's: the routing frame is dropped too.
+ */
+function withoutRouteFrames(command: Command): void {
+  const error = (command as unknown as { errorStack?: Error }).errorStack;
+  if (error?.stack !== undefined) {
+    error.stack = error.stack
+      .split('\n')
+      .filter((line) => !line.includes('picopRoute'))
+      .join('\n');
+  }
+}
+
+/** The ioredis client of one environment. */
+class EnvironmentClient extends IORedis {
+  override sendCommand(command: Command, stream?: Parameters<IORedis['sendCommand']>[1]): unknown {
+    withoutRouteFrames(command);
+    return super.sendCommand(command, stream);
+  }
 }
 
 /**
@@ -127,7 +149,7 @@ export class Redis extends IORedis {
     // Every command method runs on the active environment's client, so that its auto-pipelining,
     // scripts and offline queue are that client's. quit() ends them all; monitor() is below.
     const routed = (name: string, own: Method): Method =>
-      function (this: IORedis, ...args: unknown[]) {
+      function picopRoute(this: IORedis, ...args: unknown[]) {
         // A pipeline copies the wrapper's script methods: there they are the pipeline's own.
         if (!(#pools in this)) return own.apply(this, args);
         let target: IORedis;
@@ -155,6 +177,12 @@ export class Redis extends IORedis {
       });
     }
     Redis.#route = routed;
+  }
+
+  /** Sends on this (baseline) connection, as ioredis's internal commands do. */
+  override sendCommand(command: Command, stream?: Parameters<IORedis['sendCommand']>[1]): unknown {
+    withoutRouteFrames(command);
+    return super.sendCommand(command, stream);
   }
 
   /** Defines a Lua command on every environment's client, present and future. */
@@ -218,7 +246,10 @@ export class Redis extends IORedis {
   }
 
   #createClient(header: Buffer, envId: string | undefined): IORedis {
-    const client = new IORedis({ ...this.#clientOptions, Connector: connectorFor(header) });
+    const client = new EnvironmentClient({
+      ...this.#clientOptions,
+      Connector: connectorFor(header),
+    });
     for (const [name, definition] of this.#scripts) client.defineCommand(name, definition);
     for (const name of this.#builtins) client.addBuiltinCommand(name);
     client.on('error', (err: unknown) => emitError(this, LABEL, err, envId));

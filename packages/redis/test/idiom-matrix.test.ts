@@ -273,6 +273,21 @@ describe('@picop/redis idiom matrix', () => {
     expect(await inBoth(() => redis.get(`${run}:quit`))).toEqual(['feature-1', 'main']);
   });
 
+  it('showFriendlyErrorStack: the stack starts at the caller, as in ioredis', async () => {
+    const redis = newRedis({ showFriendlyErrorStack: true });
+    const errors = await inBoth(() =>
+      redis.call('SET', `${run}:only-key`).then(
+        () => new Error('resolved'),
+        (e: Error) => e,
+      ),
+    );
+    for (const err of errors) {
+      const lines = String(err.stack).split('\n');
+      expect(lines[0]).toContain('ReplyError');
+      expect(lines[1]).toContain('idiom-matrix.test.ts');
+    }
+  });
+
   it('connect() while connecting rejects, as in ioredis', async () => {
     const redis = newRedis();
     await expect(redis.connect()).rejects.toThrow(/already connecting|connected/);
