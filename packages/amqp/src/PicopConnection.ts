@@ -20,7 +20,15 @@ import { LABEL, SideChannels } from './side-channels.js';
 import type { AmqpUrl, PicopAmqpOptions, PicopSocketOptions } from './types.js';
 
 // connect / disconnect come from amqplib 2.x recovering connections.
-const FORWARDED = ['error', 'close', 'blocked', 'unblocked', 'connect', 'disconnect'] as const;
+const FORWARDED = [
+  'error',
+  'close',
+  'blocked',
+  'unblocked',
+  'update-secret-ok',
+  'connect',
+  'disconnect',
+] as const;
 // RabbitMQ's direct reply-to pseudo-queue.
 const DIRECT_REPLY_TO = 'amq.rabbitmq.reply-to';
 

@@ -182,6 +182,15 @@ describe('@picop/amqp idiom matrix', () => {
     expect(await inBoth((env) => call(env))).toEqual(['feature-1:feature-1', 'undefined:main']);
   });
 
+  it("updateSecret() on every environment's connection, with amqplib's update-secret-ok event", async () => {
+    const conn = await service();
+    await withEnvId('feature-1', () => conn.open());
+    let oks = 0;
+    conn.on('update-secret-ok', () => oks++);
+    await conn.updateSecret(Buffer.from('guest'), 'rotation');
+    expect(oks).toBe(2);
+  });
+
   it('a lost connection with no error listener is reported, never thrown', async () => {
     const own = createProxy({
       listen: '127.0.0.1:0',
