@@ -1,3 +1,4 @@
+import { context as otelContext, ROOT_CONTEXT } from '@opentelemetry/api';
 import { PicopError } from '@picop/codec';
 import { ContextPools, connect } from '@picop/net-wrap';
 import { baseHeader, forwardEvents, splitOptions } from '@picop/net-wrap/internal';
@@ -122,6 +123,24 @@ export class PicopCallbackPool extends CorePool {
     }
     if (pool === this) super.getConnection(callback);
     else pool.getConnection(callback);
+  }
+
+  /** Returns a connection to the pool it came from: another environment's never joins this one. */
+  override releaseConnection(connection: mysql.PoolConnection): void {
+    const owner = (connection as unknown as { _pool?: mysql.Pool | null })._pool;
+    // No owner: a connection mysql2 removed from this pool (it serves a waiter here).
+    if (this.#pools === undefined || owner === this || !owner) this.#releaseHere(connection);
+    else owner.releaseConnection(connection);
+  }
+
+  #releaseHere(connection: mysql.PoolConnection): void {
+    if ((this as unknown as CorePoolInternals)._connectionQueue.length === 0) {
+      super.releaseConnection(connection);
+      return;
+    }
+    // mysql2 may hand a waiter of this pool a new connection through getConnection(): in no
+    // request's context, so that it stays this pool's, whoever released.
+    otelContext.with(ROOT_CONTEXT, () => super.releaseConnection(connection));
   }
 
   /** Ends this pool and every environment's pool. */

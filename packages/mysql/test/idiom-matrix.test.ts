@@ -222,6 +222,28 @@ describe('@picop/mysql idiom matrix', () => {
       await expectLanded('cb-tx');
     });
 
+    it("releaseConnection() returns a connection to its own environment's pool", async () => {
+      const pool = callbackPool();
+      const conn = await withEnvId(
+        'feature-1',
+        () =>
+          new Promise<PoolConnection>((resolve, reject) =>
+            pool.getConnection((err, c) => (err ? reject(err) : resolve(c))),
+          ),
+      );
+      pool.releaseConnection(conn); // from the baseline's code
+      const ports = await inBoth(
+        () =>
+          new Promise((resolve, reject) =>
+            pool.query<RowDataPacket[]>('SELECT @@port AS port', (err, rows) =>
+              err ? reject(err) : resolve(rows[0]?.port),
+            ),
+          ),
+      );
+      expect(ports).toEqual([second.port, MYSQL_PORT]);
+      expect((pool as unknown as { _allConnections: unknown[] })._allConnections.length).toBe(1);
+    });
+
     it('a streamed query: query().stream()', async () => {
       const pool = callbackPool();
       await feature.query(`INSERT INTO ${TABLE} VALUES ('stream', 'feature-1')`);
