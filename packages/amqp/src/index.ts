@@ -1,7 +1,7 @@
-import { picopEnabled } from '@picop/net-wrap/internal';
+import { splitOptions } from '@picop/net-wrap/internal';
 import amqplib, { type ChannelModel, type SocketOptions } from 'amqplib';
 import { PicopConnection } from './PicopConnection.js';
-import type { AmqpUrl, PicopSocketOptions } from './types.js';
+import type { AmqpUrl, PicopAmqpOptions, PicopSocketOptions } from './types.js';
 
 export { contextOfMessage, withContextHeaders } from './message-context.js';
 export { PicopConnection } from './PicopConnection.js';
@@ -24,11 +24,11 @@ export async function connect(
   url: AmqpUrl = 'amqp://localhost',
   socketOptions: PicopSocketOptions = {},
 ): Promise<ChannelModel> {
-  if (!picopEnabled(socketOptions.picop)) {
-    const { picop: _picop, ...plain } = socketOptions;
-    return amqplib.connect(url, plain as SocketOptions);
-  }
-  const connection = new PicopConnection(url, socketOptions, socketOptions.picop || {});
+  const { enabled, picop, library } = splitOptions<PicopAmqpOptions, PicopSocketOptions>(
+    socketOptions,
+  );
+  if (!enabled) return amqplib.connect(url, library as SocketOptions);
+  const connection = new PicopConnection(url, socketOptions, picop);
   await connection.open();
   return connection;
 }

@@ -1,9 +1,9 @@
 import { context } from '@opentelemetry/api';
 import { headerOf } from '@picop/net-wrap';
-import { fallbackEnvId, picopEnabled, withFallbackEnvId } from '@picop/net-wrap/internal';
+import { fallbackEnvId, splitOptions, withFallbackEnvId } from '@picop/net-wrap/internal';
 import mysql from 'mysql2/promise';
 import { PicopCallbackPool, type PicopPool, withHeaderStream } from './PicopPool.js';
-import type { PicopConnectionOptions, PicopPoolOptions } from './types.js';
+import type { PicopConnectionOptions, PicopMysqlOptions, PicopPoolOptions } from './types.js';
 
 export { PicopPool } from './PicopPool.js';
 export type { PicopConnectionOptions, PicopMysqlOptions, PicopPoolOptions } from './types.js';
@@ -30,11 +30,10 @@ export function createConnection(
   config: PicopConnectionOptions | string,
 ): Promise<mysql.Connection> {
   const options: PicopConnectionOptions = typeof config === 'string' ? { uri: config } : config;
-  if (!picopEnabled(options.picop)) {
-    const { picop: _picop, ...plain } = options;
-    return mysql.createConnection(plain);
-  }
-  const picop = options.picop || {};
+  const { enabled, picop, library } = splitOptions<PicopMysqlOptions, PicopConnectionOptions>(
+    options,
+  );
+  if (!enabled) return mysql.createConnection(library);
   const header = headerOf({
     context: withFallbackEnvId(fallbackEnvId(picop.envId), context.active()),
     propagator: picop.propagator,

@@ -72,7 +72,7 @@ export function splitOptions<P extends PicopWrapperOptions, O extends { picop?: 
 }
 
 /** The context of work without an Env-Id: the fallback Env-Id's, or none. */
-export function baseContext(options: PicopWrapperOptions): Context {
+function baseContext(options: PicopWrapperOptions): Context {
   return withFallbackEnvId(fallbackEnvId(options.envId), ROOT_CONTEXT);
 }
 
