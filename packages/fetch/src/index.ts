@@ -1,0 +1,2 @@
+export type { PicopDispatcherOptions, PicopDispatcherPicopOptions } from './PicopDispatcher.js';
+export { createDispatcher, PicopDispatcher } from './PicopDispatcher.js';
