@@ -9,6 +9,7 @@ const modulesDir = fileURLToPath(new URL('./node_modules/', import.meta.url));
 const alias = [
   { find: /^@picop\/mysql\/callback$/, replacement: `${packagesDir}mysql/src/callback.ts` },
   { find: /^@picop\/net-wrap\/internal$/, replacement: `${packagesDir}net-wrap/src/internal.ts` },
+  { find: /^@picop\/proxy\/internal$/, replacement: `${packagesDir}proxy/src/internal.ts` },
   ...readdirSync(packagesDir).map((dir) => ({
     find: new RegExp(`^@picop/${dir === 'picop-codec' ? 'codec' : dir}$`),
     replacement: `${packagesDir}${dir}/src/index.ts`,

@@ -1,0 +1,363 @@
+import http from 'node:http';
+import type net from 'node:net';
+import type { Duplex } from 'node:stream';
+import { ROOT_CONTEXT } from '@opentelemetry/api';
+import { PicopError } from '@picop/codec';
+import { PicopDispatcher } from '@picop/fetch';
+import { setEnvId } from '@picop/propagator';
+import { type Address, formatAddress, parseAddress, RouteTable } from '@picop/proxy';
+import type { Dispatcher } from 'undici';
+import { GatewayMetrics, type GatewayMetricsOptions } from './metrics.js';
+import {
+  EnvIdSelector,
+  forwardedHeaders,
+  HOP_BY_HOP,
+  type Selection,
+  type SelectionOptions,
+} from './selection.js';
+
+/** A small logger: pino's, console's, or none. */
+export interface GatewayLogger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+}
+
+/** Options of {@link createGateway}. */
+export interface GatewayOptions extends SelectionOptions, GatewayMetricsOptions {
+  /** Where to accept HTTP requests: `"host:port"` (port 0: any free port). */
+  listen: string | Address;
+  /**
+   * Where requests go without a route for their Env-Id: usually the service's picop-proxy, which
+   * routes by the header. Every connection starts with the PiCoP header of its environment.
+   */
+  upstream?: string | Address;
+  /** Env-Id -> destination, for environments whose instance the gateway reaches directly. */
+  routes?: Record<string, string | Address>;
+  /**
+   * Most environments with a connection pool at once; past it the least recently used idle one
+   * is closed.
+   * @default 64
+   */
+  maxPools?: number;
+  /** Most connections per environment and destination. @default unlimited */
+  connections?: number;
+  /**
+   * Time allowed for the upstream's response headers, and between two chunks of its body, in ms.
+   * @default 60000
+   */
+  timeoutMs?: number;
+  /** @default none */
+  logger?: GatewayLogger;
+}
+
+interface Target {
+  dispatcher: Dispatcher;
+  origin: string;
+}
+
+/** The JSON body of every answer the gateway gives itself: `{"error":{"code","message"}}`. */
+function reply(res: http.ServerResponse, status: number, code: string, message: string): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body = JSON.stringify({ error: { code, message } });
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(body),
+  });
+  res.end(body);
+}
+
+function responseHeaders(headers: http.IncomingHttpHeaders): http.OutgoingHttpHeaders {
+  const hopByHop = new Set(HOP_BY_HOP);
+  for (const name of String(headers.connection ?? '').split(',')) {
+    hopByHop.add(name.trim().toLowerCase());
+  }
+  const out: http.OutgoingHttpHeaders = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value !== undefined && !hopByHop.has(name)) out[name] = value;
+  }
+  return out;
+}
+
+/** The status and code the client gets when the upstream fails. */
+function upstreamFailure(err: Error & { code?: string }): [number, string] {
+  if (err.code === 'ERR_PICOP_TOO_MANY_CONTEXTS') return [503, err.code];
+  if (
+    err.code === 'UND_ERR_HEADERS_TIMEOUT' ||
+    err.code === 'UND_ERR_BODY_TIMEOUT' ||
+    err.code === 'UND_ERR_CONNECT_TIMEOUT'
+  ) {
+    return [504, 'ERR_PICOP_UPSTREAM_TIMEOUT'];
+  }
+  return [502, 'ERR_PICOP_UPSTREAM'];
+}
+
+/**
+ * The edge of a PiCoP system: an HTTP/1.1 reverse proxy for requests from outside (curl, browsers,
+ * an ingress) that cannot write a PiCoP header. It reads each request's Env-Id from a header, the
+ * W3C baggage, a cookie or the host name, checks it (one Env-Id rule; allow-list; optional secret),
+ * and forwards the request over a per-environment keep-alive pool whose connections start with
+ * the PiCoP header. Created by {@link createGateway}.
+ */
+export class PicopGateway {
+  /** The HTTP server; listening after {@link listen}. */
+  readonly server: http.Server;
+  /** Routes by Env-Id; requests without one go to `upstream` (the default route). */
+  readonly routes: RouteTable;
+  /** The gateway's Prometheus metrics. */
+  readonly metrics: GatewayMetrics;
+  readonly #listen: Address;
+  readonly #selector: EnvIdSelector;
+  readonly #envIdHeader: string;
+  readonly #dispatcher: PicopDispatcher;
+  readonly #logger: GatewayLogger | undefined;
+  readonly #upgraded = new Set<Duplex>();
+  #inFlight = 0;
+  #closing: (() => void) | undefined;
+
+  constructor(options: GatewayOptions) {
+    this.#listen = parseAddress(options.listen, 'listen', { allowPortZero: true });
+    this.routes = new RouteTable(options.routes, options.upstream);
+    if (this.routes.default === undefined && this.routes.size === 0) {
+      throw new PicopError('ERR_PICOP_INVALID_ARG', 'The gateway needs an upstream or routes');
+    }
+    this.#selector = new EnvIdSelector(options);
+    this.#envIdHeader = (options.header ?? 'env-id').toLowerCase();
+    const timeout = options.timeoutMs ?? 60_000;
+    this.#dispatcher = new PicopDispatcher({
+      connections: options.connections,
+      headersTimeout: timeout,
+      bodyTimeout: timeout,
+      picop: { maxPools: options.maxPools ?? 64, envId: undefined },
+    });
+    this.#logger = options.logger;
+    this.metrics = new GatewayMetrics(options, () => this.#dispatcher.size);
+    this.server = http.createServer((req, res) => this.#forward(req, res));
+    this.server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) =>
+      this.#upgrade(req, socket, head),
+    );
+    this.server.on('clientError', (err: Error & { code?: string }, socket: Duplex) => {
+      if (err.code !== 'ECONNRESET' && socket.writable) {
+        socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+      } else socket.destroy();
+    });
+  }
+
+  /** Whether a request must prove a secret to leave the baseline. */
+  get guarded(): boolean {
+    return this.#selector.guarded;
+  }
+
+  /** Starts accepting requests; resolves with the address (the real port for port 0). */
+  async listen(): Promise<Address> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.#listen.port, this.#listen.host, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+    const address = this.server.address() as net.AddressInfo;
+    return { host: address.address, port: address.port };
+  }
+
+  /**
+   * Stops accepting, lets the requests in flight finish (closing each connection as it goes
+   * idle), and after `graceMs` closes whatever is left, WebSockets included.
+   */
+  async close(graceMs = 10_000): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.server.closeIdleConnections();
+    const drained = new Promise<void>((resolve) => {
+      this.#closing = resolve;
+      if (this.#inFlight === 0 && this.#upgraded.size === 0) resolve();
+    });
+    let timer: NodeJS.Timeout | undefined;
+    const grace = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, graceMs);
+    });
+    await Promise.race([drained, grace]);
+    clearTimeout(timer);
+    this.server.closeAllConnections();
+    for (const socket of this.#upgraded) socket.destroy();
+    await closed;
+    await this.#dispatcher.close();
+  }
+
+  #select(req: http.IncomingMessage, res: http.ServerResponse | undefined): Selection {
+    const selection = this.#selector.select(req.headers);
+    if (selection.kind === 'refused') {
+      this.metrics.refused.inc({ reason: selection.reason });
+      this.#logger?.info(
+        { envId: selection.asked, reason: selection.reason },
+        'Env-Id refused: served by the baseline',
+      );
+    }
+    if (selection.kind === 'invalid' && res !== undefined) {
+      reply(res, 400, 'ERR_PICOP_INVALID_ENV_ID', selection.message);
+    }
+    return selection;
+  }
+
+  /** The dispatcher and origin of an environment (`undefined`: the baseline). */
+  #target(envId: string | undefined): Target | undefined {
+    const destination =
+      (envId === undefined ? undefined : this.routes.get(envId)) ?? this.routes.default;
+    if (destination === undefined) return undefined;
+    const ctx = envId === undefined ? ROOT_CONTEXT : setEnvId(ROOT_CONTEXT, envId);
+    return {
+      dispatcher: this.#dispatcher.forContext(ctx),
+      origin: `http://${formatAddress(destination)}`,
+    };
+  }
+
+  #headers(req: http.IncomingMessage, envId: string | undefined) {
+    return forwardedHeaders(req.headers, envId, this.#envIdHeader, {
+      address: req.socket.remoteAddress,
+      encrypted: false,
+    });
+  }
+
+  #forward(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const started = performance.now();
+    const selection = this.#select(req, res);
+    if (selection.kind === 'invalid') {
+      this.metrics.requests.inc({ outcome: 'invalid' });
+      req.resume();
+      return;
+    }
+    const envId = selection.kind === 'forward' ? selection.envId : undefined;
+    this.#inFlight++;
+    let outcome = 'forwarded';
+    res.on('close', () => {
+      if (!res.writableFinished) {
+        abort.abort();
+        if (outcome === 'forwarded') outcome = 'client_closed';
+      }
+      this.metrics.requests.inc({ outcome });
+      this.metrics.duration.observe({ outcome }, (performance.now() - started) / 1000);
+      this.#inFlight--;
+      if (this.#closing !== undefined) {
+        this.server.closeIdleConnections();
+        if (this.#inFlight === 0 && this.#upgraded.size === 0) this.#closing();
+      }
+    });
+    const abort = new AbortController();
+    let target: Target | undefined;
+    try {
+      target = this.#target(envId);
+    } catch (err) {
+      const [status, code] = upstreamFailure(err as Error);
+      outcome = 'upstream_error';
+      reply(res, status, code, (err as Error).message);
+      req.resume();
+      return;
+    }
+    if (target === undefined) {
+      outcome = 'no_route';
+      reply(res, 502, 'ERR_PICOP_NO_ROUTE', `No route for Env-Id ${envId ?? '(none)'}`);
+      req.resume();
+      return;
+    }
+    const hasBody =
+      req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
+    if (this.#closing !== undefined) res.setHeader('connection', 'close');
+    target.dispatcher.stream(
+      {
+        origin: target.origin,
+        path: req.url ?? '/',
+        method: (req.method ?? 'GET') as Dispatcher.HttpMethod,
+        headers: this.#headers(req, envId),
+        body: hasBody ? req : null,
+        signal: abort.signal,
+      },
+      ({ statusCode, headers }) => {
+        res.writeHead(statusCode, responseHeaders(headers));
+        return res;
+      },
+      (err) => {
+        if (err === null || abort.signal.aborted) return;
+        const [status, code] = upstreamFailure(err);
+        outcome = 'upstream_error';
+        this.#logger?.warn({ envId, err: err.message, url: req.url }, 'upstream failed');
+        reply(res, status, code, `Upstream ${target.origin}: ${err.message}`);
+      },
+    );
+  }
+
+  #upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on('error', () => socket.destroy());
+    const selection = this.#select(req, undefined);
+    const fail = (status: number, code: string, message: string) => {
+      const body = JSON.stringify({ error: { code, message } });
+      socket.end(
+        `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+      );
+    };
+    if (selection.kind === 'invalid') {
+      this.metrics.requests.inc({ outcome: 'invalid' });
+      fail(400, 'ERR_PICOP_INVALID_ENV_ID', selection.message);
+      return;
+    }
+    const envId = selection.kind === 'forward' ? selection.envId : undefined;
+    let target: Target | undefined;
+    try {
+      target = this.#target(envId);
+    } catch (err) {
+      fail(...upstreamFailure(err as Error), (err as Error).message);
+      return;
+    }
+    if (target === undefined) {
+      fail(502, 'ERR_PICOP_NO_ROUTE', `No route for Env-Id ${envId ?? '(none)'}`);
+      return;
+    }
+    this.#upgraded.add(socket);
+    socket.on('close', () => {
+      this.#upgraded.delete(socket);
+      if (this.#closing !== undefined && this.#inFlight === 0 && this.#upgraded.size === 0) {
+        this.#closing();
+      }
+    });
+    const options: Dispatcher.UpgradeOptions & { origin: string } = {
+      origin: target.origin,
+      path: req.url ?? '/',
+      method: req.method ?? 'GET',
+      headers: this.#headers(req, envId),
+      protocol: String(req.headers.upgrade ?? 'websocket'),
+    };
+    target.dispatcher.upgrade(options, (err, data) => {
+      if (err !== null) {
+        this.metrics.requests.inc({ outcome: 'upstream_error' });
+        fail(...upstreamFailure(err), `Upstream ${target.origin}: ${err.message}`);
+        return;
+      }
+      this.metrics.requests.inc({ outcome: 'upgraded' });
+      const upstream = data.socket;
+      const lines = [`HTTP/1.1 101 Switching Protocols`];
+      for (const [name, value] of Object.entries(data.headers)) {
+        for (const v of Array.isArray(value) ? value : [value]) lines.push(`${name}: ${v}`);
+      }
+      socket.write(`${lines.join('\r\n')}\r\n\r\n`);
+      if (head.length > 0) upstream.write(head);
+      upstream.on('error', () => socket.destroy());
+      upstream.on('close', () => socket.destroy());
+      socket.on('close', () => upstream.destroy());
+      upstream.pipe(socket);
+      socket.pipe(upstream);
+    });
+  }
+}
+
+/**
+ * An edge gateway: see {@link PicopGateway}.
+ *
+ * @example
+ * const gateway = createGateway({ listen: '0.0.0.0:8080', upstream: 'svc-a-proxy:9000',
+ *   allow: ['feature-*'] });
+ * await gateway.listen();
+ */
+export function createGateway(options: GatewayOptions): PicopGateway {
+  return new PicopGateway(options);
+}

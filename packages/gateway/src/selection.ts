@@ -1,0 +1,255 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
+import { PicopError } from '@picop/codec';
+import { envIdProblem } from '@picop/propagator';
+
+/** Where the gateway reads a request's Env-Id, and who may leave the baseline. */
+export interface SelectionOptions {
+  /**
+   * Request header holding the Env-Id.
+   * @default 'env-id'
+   */
+  header?: string;
+  /** Do not read the `env-id` entry of the W3C `baggage` header. */
+  ignoreBaggage?: boolean;
+  /** Cookie holding the Env-Id (signed with `cookieKey`, when set). Off if unset. */
+  cookie?: string;
+  /** Host pattern whose `*` label is the Env-Id, such as `*.preview.example.com`. Off if unset. */
+  hostPattern?: string;
+  /**
+   * Env-Id patterns a request may pick (`*` matches any run of characters). Any other Env-Id is
+   * served by the baseline.
+   * @default ['*']
+   */
+  allow?: readonly string[];
+  /**
+   * A secret a request must show in its `picop-token` header to leave the baseline. Compared in
+   * constant time. Off if unset.
+   */
+  token?: string;
+  /**
+   * Key of the HMAC-SHA256 that signs the `cookie` (its value: `ENV_ID.SIGNATURE`, from
+   * {@link signEnvId}). A valid signed cookie proves its own Env-Id. Off if unset.
+   */
+  cookieKey?: string;
+}
+
+/** What the gateway does with one request. */
+export type Selection =
+  /** Forward in `envId`'s environment; `undefined`: the baseline. */
+  | { kind: 'forward'; envId: string | undefined }
+  /** Forward to the baseline without the Env-Id the request asked for. */
+  | { kind: 'refused'; reason: 'not_allowed' | 'unproven'; asked: string }
+  /** Answer 400: the Env-Id is not a valid one. */
+  | { kind: 'invalid'; message: string };
+
+/** The header a request proves the gateway's `token` with. */
+export const TOKEN_HEADER = 'picop-token';
+
+/** The value of a signed Env-Id cookie: `ENV_ID.SIGNATURE` (HMAC-SHA256, base64url). */
+export function signEnvId(envId: string, key: string): string {
+  const problem = envIdProblem(envId);
+  if (problem !== undefined) {
+    throw new PicopError('ERR_PICOP_INVALID_ARG', `Env-Id ${JSON.stringify(envId)} ${problem}`);
+  }
+  return `${envId}.${signature(envId, key)}`;
+}
+
+const signature = (envId: string, key: string) =>
+  createHmac('sha256', key).update(envId).digest('base64url');
+
+function equalSecret(given: string, expected: string): boolean {
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/** `*` globs as one anchored regular expression. */
+function allowPattern(patterns: readonly string[]): RegExp {
+  const alternatives = patterns.map((p) =>
+    p
+      .split('*')
+      .map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+      .join('.*'),
+  );
+  return new RegExp(`^(?:${alternatives.join('|')})$`);
+}
+
+function hostPattern(pattern: string): RegExp {
+  if (pattern.split('*').length !== 2) {
+    throw new PicopError(
+      'ERR_PICOP_INVALID_ARG',
+      `The host pattern must have one "*" (the Env-Id), got ${JSON.stringify(pattern)}`,
+    );
+  }
+  const [before, after] = pattern
+    .toLowerCase()
+    .split('*')
+    .map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&'));
+  return new RegExp(`^${before}([^.:]+)${after}(?::\\d+)?$`);
+}
+
+const one = (value: string | string[] | undefined) => (Array.isArray(value) ? value[0] : value);
+
+/** The `env-id` member of a W3C baggage header, percent-decoded. */
+function baggageEnvId(header: string): string | undefined {
+  for (const member of header.split(',')) {
+    const eq = member.indexOf('=');
+    if (eq < 0 || member.slice(0, eq).trim() !== 'env-id') continue;
+    const value =
+      member
+        .slice(eq + 1)
+        .split(';')[0]
+        ?.trim() ?? '';
+    try {
+      return decodeURIComponent(value);
+    } catch {
+      return value;
+    }
+  }
+  return undefined;
+}
+
+function cookieValue(header: string, name: string): string | undefined {
+  for (const pair of header.split(';')) {
+    const eq = pair.indexOf('=');
+    if (eq > 0 && pair.slice(0, eq).trim() === name) return pair.slice(eq + 1).trim();
+  }
+  return undefined;
+}
+
+/** Decides each request's environment; built once from the options, which it validates. */
+export class EnvIdSelector {
+  readonly #header: string;
+  readonly #baggage: boolean;
+  readonly #cookie: string | undefined;
+  readonly #host: RegExp | undefined;
+  readonly #allow: RegExp;
+  readonly #token: string | undefined;
+  readonly #cookieKey: string | undefined;
+
+  constructor(options: SelectionOptions = {}) {
+    this.#header = (options.header ?? 'env-id').toLowerCase();
+    this.#baggage = !options.ignoreBaggage;
+    this.#cookie = options.cookie;
+    this.#host = options.hostPattern === undefined ? undefined : hostPattern(options.hostPattern);
+    this.#allow = allowPattern(options.allow ?? ['*']);
+    this.#token = options.token || undefined;
+    this.#cookieKey = options.cookieKey || undefined;
+  }
+
+  /** Whether a request must prove a secret to leave the baseline. */
+  get guarded(): boolean {
+    return this.#token !== undefined || this.#cookieKey !== undefined;
+  }
+
+  select(headers: IncomingHttpHeaders): Selection {
+    const cookie = this.#cookieOf(headers);
+    const asked = this.#askedFor(headers, cookie);
+    if (asked === undefined) return { kind: 'forward', envId: undefined };
+    const problem = envIdProblem(asked);
+    if (problem !== undefined) {
+      return { kind: 'invalid', message: `Env-Id ${JSON.stringify(asked)} ${problem}` };
+    }
+    if (!this.#allow.test(asked)) return { kind: 'refused', reason: 'not_allowed', asked };
+    if (this.guarded && !this.#proven(headers, asked, cookie)) {
+      return { kind: 'refused', reason: 'unproven', asked };
+    }
+    return { kind: 'forward', envId: asked };
+  }
+
+  /** The Env-Id the request asks for: header, then baggage, then cookie, then host. */
+  #askedFor(headers: IncomingHttpHeaders, cookie: CookieEnvId | undefined): string | undefined {
+    const fromHeader = one(headers[this.#header]);
+    if (fromHeader !== undefined) return fromHeader.trim();
+    const baggage = this.#baggage ? one(headers.baggage) : undefined;
+    const fromBaggage = baggage === undefined ? undefined : baggageEnvId(baggage);
+    if (fromBaggage !== undefined) return fromBaggage;
+    if (cookie !== undefined) return cookie.envId;
+    return this.#host?.exec((headers.host ?? '').toLowerCase())?.[1];
+  }
+
+  #cookieOf(headers: IncomingHttpHeaders): CookieEnvId | undefined {
+    if (this.#cookie === undefined || headers.cookie === undefined) return undefined;
+    const raw = cookieValue(headers.cookie, this.#cookie);
+    if (raw === undefined || raw === '') return undefined;
+    let value: string;
+    try {
+      value = decodeURIComponent(raw);
+    } catch {
+      value = raw;
+    }
+    if (this.#cookieKey === undefined) return { envId: value, signed: false };
+    const dot = value.lastIndexOf('.');
+    const envId = dot < 0 ? value : value.slice(0, dot);
+    const signed = dot > 0 && equalSecret(value.slice(dot + 1), signature(envId, this.#cookieKey));
+    return { envId, signed };
+  }
+
+  #proven(headers: IncomingHttpHeaders, envId: string, cookie: CookieEnvId | undefined): boolean {
+    const token = one(headers[TOKEN_HEADER]);
+    if (this.#token !== undefined && token !== undefined && equalSecret(token, this.#token)) {
+      return true;
+    }
+    return cookie?.signed === true && cookie.envId === envId;
+  }
+}
+
+interface CookieEnvId {
+  envId: string;
+  signed: boolean;
+}
+
+/**
+ * The request headers to forward: without hop-by-hop headers and the gateway's token, with the
+ * `env-id` header and the baggage `env-id` entry replaced by the chosen Env-Id (none: removed),
+ * and with `X-Forwarded-For` / `-Proto` / `-Host` added.
+ */
+export function forwardedHeaders(
+  headers: IncomingHttpHeaders,
+  envId: string | undefined,
+  envIdHeader: string,
+  client: { address: string | undefined; encrypted: boolean },
+): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  const hopByHop = new Set(HOP_BY_HOP);
+  for (const name of String(headers.connection ?? '').split(',')) {
+    hopByHop.add(name.trim().toLowerCase());
+  }
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined || hopByHop.has(name) || name === TOKEN_HEADER) continue;
+    if (name === envIdHeader || name === 'env-id') continue;
+    if (name === 'baggage') {
+      const kept = String(value)
+        .split(',')
+        .filter((m) => m.split('=')[0]?.trim() !== 'env-id' && m.trim() !== '');
+      if (kept.length > 0) out.baggage = kept.join(',');
+      continue;
+    }
+    out[name] = value;
+  }
+  if (envId !== undefined) out['env-id'] = envId;
+  const forwardedFor = one(headers['x-forwarded-for']);
+  if (client.address !== undefined) {
+    out['x-forwarded-for'] =
+      forwardedFor === undefined ? client.address : `${forwardedFor}, ${client.address}`;
+  }
+  out['x-forwarded-proto'] =
+    one(headers['x-forwarded-proto']) ?? (client.encrypted ? 'https' : 'http');
+  if (headers.host !== undefined)
+    out['x-forwarded-host'] = one(headers['x-forwarded-host']) ?? headers.host;
+  return out;
+}
+
+/** Headers that belong to one connection, never forwarded (RFC 9110, 7.6.1). */
+export const HOP_BY_HOP = [
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+];

@@ -1,0 +1,268 @@
+// One table of a command's settings: each once, with its flag, environment variable, config-file
+// key, type, default and help line. `--help`, the README's table and validation come from it.
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { PicopError } from '@picop/codec';
+
+/** One setting of a command. */
+export interface Setting {
+  /** Config-file key, and the key of the loaded values. */
+  key: string;
+  /** Flag, without `--`. */
+  flag: string;
+  /** Environment variable. */
+  env: string;
+  /**
+   * `string`; `boolean` (flag without value; `1`/`true`/`yes` or `0`/`false`/`no` elsewhere);
+   * `integer` (within `min`..`max`); `list` (repeated flag, comma-separated variable, JSON list);
+   * `routes` (`ENV=HOST:PORT` repeated or comma-separated; in the file an object or the Go
+   * reference's `[{"env_id","destination"}]`).
+   */
+  type: 'string' | 'boolean' | 'integer' | 'list' | 'routes';
+  /** Placeholder of the value in `--help`, e.g. `HOST:PORT`. */
+  arg?: string;
+  help: string;
+  /** Default, as shown in `--help` (the code applies it). */
+  default?: string;
+  /** Allowed values of a `string`. */
+  values?: readonly string[];
+  min?: number;
+  max?: number;
+  required?: boolean;
+}
+
+/** What a command is configured with: values by key. */
+export type SettingValues = Record<
+  string,
+  string | boolean | number | string[] | Record<string, string>
+>;
+
+const bad = (message: string) => new PicopError('ERR_PICOP_INVALID_ARG', message);
+
+const placeholder = (s: Setting) =>
+  s.type === 'boolean' ? '' : ` ${s.arg ?? (s.type === 'integer' ? 'N' : 'VALUE')}`;
+
+/** `--help` text: usage line, summary, then one line per setting and the built-in flags. */
+export function usage(
+  command: string,
+  summary: string,
+  settings: readonly Setting[],
+  example: string,
+): string {
+  const rows: Array<[string, string, string]> = [
+    ...settings.map((s): [string, string, string] => [
+      `--${s.flag}${placeholder(s)}`,
+      s.help,
+      `$${s.env}${s.default === undefined ? '' : `, default ${s.default}`}`,
+    ]),
+    ['--config FILE', 'JSON file with the keys below', `$${configVariable(settings)}`],
+    ['--help', 'this text', ''],
+    ['--version', 'the version', ''],
+  ];
+  const width = Math.max(...rows.map((r) => r[0].length));
+  const lines = rows.map(([flag, help, more]) =>
+    [`  ${flag.padEnd(width)}  ${help}`, more && `  ${' '.repeat(width)}  ${more}`]
+      .filter(Boolean)
+      .join('\n'),
+  );
+  const required = settings.filter((s) => s.required).map((s) => `--${s.flag}${placeholder(s)}`);
+  return `Usage: ${command} ${required.join(' ')} [options]\n\n${summary}\n\nOptions (each also from its environment variable and a --config file key; flags win over\nvariables, variables over the file):\n${lines.join('\n')}\n\nConfig-file keys: ${settings.map((s) => s.key).join(', ')}\n\nExample:\n${example}\n`;
+}
+
+/** The settings as a Markdown table, for a README. */
+export function markdownTable(settings: readonly Setting[]): string {
+  const rows = settings.map(
+    (s) =>
+      `| \`--${s.flag}${placeholder(s)}\` | \`${s.env}\` | \`${s.key}\` | ${s.default ?? ''} | ${s.help} |`,
+  );
+  return [
+    '| Flag | Environment variable | Config key | Default | What |',
+    '| --- | --- | --- | --- | --- |',
+    ...rows,
+  ].join('\n');
+}
+
+function configVariable(settings: readonly Setting[]): string {
+  const prefix = settings[0]?.env.replace(/_[^_]+$/, '') ?? 'PICOP';
+  return `${prefix}_CONFIG`;
+}
+
+/**
+ * Reads the settings from flags, environment variables and the `--config` JSON file, in that
+ * order of precedence. Returns `'help'` / `'version'` for those flags. Throws
+ * `ERR_PICOP_INVALID_ARG` naming the flag, variable or key at fault; an unknown config-file key
+ * names the closest valid one.
+ */
+export function loadSettings(
+  settings: readonly Setting[],
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv = process.env,
+): SettingValues | 'help' | 'version' {
+  const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = {
+    config: { type: 'string' },
+    help: { type: 'boolean' },
+    version: { type: 'boolean' },
+  };
+  for (const s of settings) {
+    options[s.flag] = {
+      type: s.type === 'boolean' ? 'boolean' : 'string',
+      multiple: s.type === 'list' || s.type === 'routes',
+    };
+  }
+  let flags: Record<string, string | boolean | Array<string | boolean> | undefined>;
+  try {
+    flags = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false }).values;
+  } catch (err) {
+    throw bad(`${(err as Error).message} (see --help)`);
+  }
+  if (flags.help) return 'help';
+  if (flags.version) return 'version';
+
+  const file = (flags.config as string | undefined) ?? env[configVariable(settings)];
+  const fromFile = file === undefined ? {} : readConfigFile(file, settings);
+  const values: SettingValues = {};
+  for (const s of settings) {
+    const flag = flags[s.flag];
+    const value =
+      flag !== undefined
+        ? parse(s, flag, `--${s.flag}`)
+        : env[s.env] !== undefined
+          ? parse(s, env[s.env] as string, s.env)
+          : fromFile[s.key] !== undefined
+            ? parse(s, fromFile[s.key], `"${s.key}" in ${file}`)
+            : undefined;
+    if (value !== undefined) values[s.key] = value;
+    else if (s.required) throw bad(`--${s.flag} is required (see --help)`);
+  }
+  return values;
+}
+
+function readConfigFile(file: string, settings: readonly Setting[]): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw bad(`--config: cannot read ${file}: ${(err as Error).message}`);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw bad(`--config: ${file} is not JSON: ${(err as Error).message}`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw bad(`--config: ${file} must hold a JSON object`);
+  }
+  const keys = settings.map((s) => s.key);
+  for (const key of Object.keys(value)) {
+    if (!keys.includes(key)) {
+      throw bad(
+        `--config: unknown key ${JSON.stringify(key)} in ${file}; did you mean ${JSON.stringify(closest(key, keys))}?`,
+      );
+    }
+  }
+  return value as Record<string, unknown>;
+}
+
+/** The candidate with the smallest edit distance to `word`. */
+function closest(word: string, candidates: readonly string[]): string {
+  const distance = (a: string, b: string) => {
+    let row = Array.from({ length: b.length + 1 }, (_, i) => i);
+    for (let i = 1; i <= a.length; i++) {
+      const next = [i];
+      for (let j = 1; j <= b.length; j++) {
+        const cost = a[i - 1]?.toLowerCase() === b[j - 1]?.toLowerCase() ? 0 : 1;
+        next[j] = Math.min(
+          (row[j] as number) + 1,
+          (next[j - 1] as number) + 1,
+          (row[j - 1] as number) + cost,
+        );
+      }
+      row = next;
+    }
+    return row[b.length] as number;
+  };
+  return [...candidates].sort((a, b) => distance(word, a) - distance(word, b))[0] ?? '';
+}
+
+function parse(s: Setting, raw: unknown, where: string) {
+  switch (s.type) {
+    case 'boolean':
+      return parseBoolean(raw, where);
+    case 'integer':
+      return parseInteger(raw, where, s.min ?? 0, s.max ?? Number.MAX_SAFE_INTEGER);
+    case 'list':
+      return parseList(raw, where);
+    case 'routes':
+      return parseRoutes(raw, where);
+    default: {
+      if (typeof raw !== 'string' && typeof raw !== 'number') {
+        throw bad(`${where} must be a string, got ${JSON.stringify(raw)}`);
+      }
+      const text = String(raw);
+      if (s.values !== undefined && !s.values.includes(text)) {
+        throw bad(`${where} must be ${s.values.join(' or ')}, got ${JSON.stringify(text)}`);
+      }
+      return text;
+    }
+  }
+}
+
+function parseBoolean(raw: unknown, where: string): boolean {
+  if (typeof raw === 'boolean') return raw;
+  if (['1', 'true', 'yes'].includes(String(raw))) return true;
+  if (['0', 'false', 'no', ''].includes(String(raw))) return false;
+  throw bad(`${where} must be true or false, got ${JSON.stringify(raw)}`);
+}
+
+function parseInteger(raw: unknown, where: string, min: number, max: number): number {
+  const n =
+    typeof raw === 'number'
+      ? raw
+      : typeof raw === 'string' && raw.trim() !== ''
+        ? Number(raw)
+        : Number.NaN;
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw bad(
+      `${where} must be an integer from ${min}${max === Number.MAX_SAFE_INTEGER ? '' : ` to ${max}`}, got ${JSON.stringify(raw)}`,
+    );
+  }
+  return n;
+}
+
+function parseList(raw: unknown, where: string): string[] {
+  const items = Array.isArray(raw) ? raw : typeof raw === 'string' ? raw.split(',') : undefined;
+  if (items === undefined || items.some((i) => typeof i !== 'string')) {
+    throw bad(`${where} must be a list of strings, got ${JSON.stringify(raw)}`);
+  }
+  return (items as string[]).map((i) => i.trim()).filter(Boolean);
+}
+
+function parseRoutes(raw: unknown, where: string): Record<string, string> {
+  if (typeof raw === 'string') return parseRoutes(raw.split(',').filter(Boolean), where);
+  if (Array.isArray(raw)) {
+    return Object.fromEntries(
+      raw.map((item: unknown) => {
+        if (typeof item === 'string') {
+          const at = item.indexOf('=');
+          if (at <= 0) throw bad(`${where}: a route is ENV=HOST:PORT, got ${JSON.stringify(item)}`);
+          return [item.slice(0, at).trim(), item.slice(at + 1).trim()];
+        }
+        const r = item as { env_id?: unknown; destination?: unknown } | null;
+        if (typeof r?.env_id !== 'string' || typeof r.destination !== 'string') {
+          throw bad(`${where}: each route needs string "env_id" and "destination"`);
+        }
+        return [r.env_id, r.destination];
+      }),
+    );
+  }
+  if (typeof raw !== 'object' || raw === null) {
+    throw bad(`${where} must be an object {"env": "host:port"} or a list`);
+  }
+  for (const [envId, destination] of Object.entries(raw)) {
+    if (typeof destination !== 'string') {
+      throw bad(`${where}: the destination of ${JSON.stringify(envId)} must be "host:port"`);
+    }
+  }
+  return raw as Record<string, string>;
+}
