@@ -1,3 +1,5 @@
+import { exec } from 'node:child_process';
+import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { runDemo } from './demo';
 
@@ -9,6 +11,14 @@ describe("the paper's three environments", () => {
     try {
       expect(result.rows).toEqual(result.expected);
       expect(result.ok).toBe(true);
+      // The curl commands `--keep` prints reach the A and B that Table I gives.
+      // (Not execSync: the proxies and the gateway run in this process.)
+      const answers = await Promise.all(
+        result.tryThis.map(async (command) => JSON.parse((await promisify(exec)(command)).stdout)),
+      );
+      expect(answers.map(({ A, B }) => ({ A, B }))).toEqual(
+        result.expected.map(({ A, B }) => ({ A, B })),
+      );
     } finally {
       await result.stop();
     }

@@ -4,10 +4,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { context } from '@opentelemetry/api';
-import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
-import { createAgent } from '@picop/net-wrap';
-import { withEnvId } from '@picop/propagator';
+import { createGateway, type PicopGateway } from '@picop/gateway';
 import { createProxy, type PicopProxy } from '@picop/proxy';
 import { Redis as IORedis } from 'ioredis';
 import mysql from 'mysql2/promise';
@@ -66,12 +63,11 @@ export function expectedTable(): DemoRow[] {
 }
 
 export async function runDemo({ log = (_: string) => {} } = {}): Promise<DemoResult> {
-  // The demo's own client runs requests in an environment with withEnvId: it needs a context manager.
-  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
   const run = `picop-demo-${Date.now().toString(36)}`;
   const table = run.replace(/-/g, '_');
   const extra: ExtraServer[] = [];
   const proxies: PicopProxy[] = [];
+  let gateway: PicopGateway | undefined;
   const children: ChildProcess[] = [];
   const killChildren = () => {
     for (const c of children) c.kill('SIGTERM');
@@ -79,6 +75,7 @@ export async function runDemo({ log = (_: string) => {} } = {}): Promise<DemoRes
   process.once('exit', killChildren);
   const stop = async () => {
     killChildren();
+    await gateway?.close(200);
     await Promise.all(proxies.map((p) => p.close(200)));
     await Promise.all(extra.map((s) => s.stop()));
   };
@@ -170,19 +167,21 @@ export async function runDemo({ log = (_: string) => {} } = {}): Promise<DemoRes
     const aProxy = await proxyFor(aPorts, { propagate: true });
     await start('consumer', CONFIG.baseline, stores);
     await waitForPort(Number(aProxy.split(':')[1]));
+    // The edge: plain HTTP in (curl, a browser), PiCoP connections out, to A's proxy.
+    gateway = createGateway({ listen: '127.0.0.1:0', upstream: aProxy });
+    const edge = `127.0.0.1:${(await gateway.listen()).port}`;
 
-    log('sending one request per environment ...');
-    const agent = createAgent();
+    log(`sending one request per environment to the gateway (${edge}), as curl would ...`);
     const rows: DemoRow[] = [];
     const replies = new Map<string, { A: string; B: string }>();
     for (const env of CONFIG.requests) {
       const id = `${run}-${env}`;
-      const body = await withEnvId(env, () =>
-        httpGet(`http://${aProxy}/order?id=${id}`, { agent, headers: { 'Env-Id': env } }),
-      );
+      const body = await httpGet(`http://${edge}/order?id=${id}`, {
+        agent: false,
+        headers: { 'Env-Id': env },
+      });
       replies.set(env, JSON.parse(body));
     }
-    agent.destroy();
 
     // Where did each request's work land? Read every instance directly.
     const redisClients = Object.entries(redisPorts).map(
@@ -244,9 +243,8 @@ export async function runDemo({ log = (_: string) => {} } = {}): Promise<DemoRes
 
     const expected = expectedTable();
     const ok = JSON.stringify(rows) === JSON.stringify(expected);
-    // curl cannot write a PiCoP header; request.ts sends one, as an edge service would.
     const tryThis = CONFIG.requests.map(
-      (env) => `npx tsx examples/three-envs/request.ts ${aProxy} ${env}`,
+      (env) => `curl -H 'Env-Id: ${env}' 'http://${edge}/order?id=try-${env}'`,
     );
     return { rows, expected, ok, tryThis, stop };
   } catch (err) {

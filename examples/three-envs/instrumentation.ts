@@ -6,7 +6,9 @@ import {
 } from '@opentelemetry/core';
 import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
 import { NodeSDK } from '@opentelemetry/sdk-node';
+import { createDispatcher } from '@picop/fetch';
 import { EnvIdPropagator } from '@picop/propagator';
+import { setGlobalDispatcher } from 'undici';
 
 export const sdk = new NodeSDK({
   serviceName: process.env.SERVICE_NAME,
@@ -24,3 +26,6 @@ export const sdk = new NodeSDK({
   logRecordProcessors: [],
 });
 sdk.start();
+
+// Every fetch() of the service opens its connections with the request's Env-Id.
+setGlobalDispatcher(createDispatcher());

@@ -4,7 +4,7 @@ import './instrumentation';
 import http from 'node:http';
 import { connect as amqpConnect } from '@picop/amqp';
 import { createPool } from '@picop/mysql';
-import { acceptPicop, createAgent } from '@picop/net-wrap';
+import { acceptPicop } from '@picop/net-wrap';
 import { getEnvId } from '@picop/propagator';
 import { Redis } from '@picop/redis';
 
@@ -30,13 +30,13 @@ async function main(): Promise<void> {
   return consumer();
 }
 
-/** A: the edge service; calls B through B's proxy, in the request's environment. */
+/** A: the first service; calls B through B's proxy with plain fetch(), in the request's environment. */
 async function serviceA(): Promise<http.RequestListener> {
-  const agent = createAgent();
   return async (req, res) => {
     const id = new URL(req.url ?? '/', 'http://x').searchParams.get('id');
-    const fromB = await get(`${B_URL}/order?id=${id}`, agent);
-    res.end(JSON.stringify({ A: NAME, envId: getEnvId() ?? null, ...JSON.parse(fromB) }));
+    const fromB = await fetch(`${B_URL}/order?id=${id}`);
+    if (!fromB.ok) throw new Error(`B answered ${fromB.status}: ${await fromB.text()}`);
+    res.end(JSON.stringify({ A: NAME, envId: getEnvId() ?? null, ...(await fromB.json()) }));
   };
 }
 
@@ -97,24 +97,6 @@ function serve(handler: http.RequestListener): void {
     }),
   );
   server.listen(Number(PORT), HOST, () => process.stdout.write('ready\n'));
-}
-
-function get(url: string, agent: http.Agent): Promise<string> {
-  return new Promise((resolve, reject) => {
-    http
-      .get(url, { agent }, (res) => {
-        let body = '';
-        res.setEncoding('utf8').on('data', (d) => {
-          body += d;
-        });
-        res.on('end', () =>
-          res.statusCode === 200
-            ? resolve(body)
-            : reject(new Error(`${url}: ${res.statusCode} ${body}`)),
-        );
-      })
-      .on('error', reject);
-  });
 }
 
 process.on('SIGTERM', () => process.exit(0));
