@@ -36,7 +36,8 @@ async function serviceA(): Promise<http.RequestListener> {
     const id = new URL(req.url ?? '/', 'http://x').searchParams.get('id');
     const fromB = await fetch(`${B_URL}/order?id=${id}`);
     if (!fromB.ok) throw new Error(`B answered ${fromB.status}: ${await fromB.text()}`);
-    res.end(JSON.stringify({ A: NAME, envId: getEnvId() ?? null, ...(await fromB.json()) }));
+    const reply = (await fromB.json()) as { B: string };
+    res.end(JSON.stringify({ A: NAME, envId: getEnvId() ?? null, ...reply }));
   };
 }
 
