@@ -83,7 +83,7 @@ export function startNaiveRelay(targetPort) {
 }
 
 /** Runs a Node script that prints "listening on <host>:<port>"; resolves with port and pid. */
-function startNode(script, args) {
+function startNode(script, args, listening = /listening on .*:(\d+)/) {
   const child = spawn(process.execPath, [script, ...args], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -92,7 +92,7 @@ function startNode(script, args) {
     let out = '';
     child.stdout.on('data', (d) => {
       out += d;
-      const m = /listening on .*:(\d+)/.exec(out);
+      const m = listening.exec(out);
       if (m) resolve({ port: Number(m[1]), pid: child.pid });
     });
     child.on('exit', (code) => reject(new Error(`${script} exited with ${code}`)));
@@ -170,4 +170,77 @@ export function resultRow(label, r, baseline) {
     `${(r.opsPerSec / baseline.opsPerSec).toFixed(2)}x`,
     `${(r.cpuUsPerOp / baseline.cpuUsPerOp).toFixed(2)}x`,
   ];
+}
+
+/** Starts the picop-gateway command with `args`; resolves with its port and process id. */
+export function startPicopGateway(args) {
+  const cli = fileURLToPath(new URL('../packages/gateway/dist/cli.js', import.meta.url));
+  // At info: the start-up line carries the port; nothing is logged per request.
+  return startNode(cli, ['--listen', '127.0.0.1:0', ...args], /"listen":"[^"]*:(\d+)"/);
+}
+
+/**
+ * Starts nginx with one worker and `blocks` in its `http { }` (`server { }`, `upstream { }`);
+ * resolves with its process once every port in `ports` answers. Undefined without nginx.
+ */
+export async function startNginx(blocks, ports) {
+  if (spawnSync('nginx', ['-v']).error) return undefined;
+  const dir = mkdtempSync(join(tmpdir(), 'picop-bench-nginx-'));
+  const cfg = [
+    'worker_processes 1;',
+    'user root;',
+    'pid nginx.pid;',
+    'error_log stderr error;',
+    'events { worker_connections 4096; }',
+    'http {',
+    '  access_log off;',
+    `  client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy;`,
+    '  keepalive_requests 1000000;',
+    ...blocks.map((b) => `  ${b}`),
+    '}',
+  ].join('\n');
+  writeFileSync(join(dir, 'nginx.conf'), `${cfg}\n`);
+  const child = spawn('nginx', ['-p', dir, '-c', join(dir, 'nginx.conf'), '-g', 'daemon off;'], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  children.add(child);
+  for (const port of ports) await waitForPort(port, child);
+  return child;
+}
+
+/**
+ * Runs wrk against `url` with `connections` (one thread) for `seconds`; returns requests/s, p50 and
+ * p99 in ms, and the CPU ms each of `pids` used meanwhile.
+ */
+export function wrk(url, { connections, seconds, headers = {}, pids = [] }) {
+  const before = pids.map(cpuMsOfTree);
+  const args = ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency'];
+  for (const [name, value] of Object.entries(headers)) args.push('-H', `${name}: ${value}`);
+  const out = spawnSync('wrk', [...args, url], { encoding: 'utf8' });
+  if (out.status !== 0) throw new Error(`wrk failed: ${out.stderr}`);
+  const text = out.stdout;
+  const ms = (label) => {
+    const m = new RegExp(`${label}\\s+([\\d.]+)(us|ms|s)`).exec(text);
+    if (!m) return Number.NaN;
+    return Number(m[1]) * { us: 0.001, ms: 1, s: 1000 }[m[2]];
+  };
+  const requests = Number(/(\d+) requests in/.exec(text)?.[1]);
+  const errors = /Non-2xx or 3xx responses: (\d+)/.exec(text);
+  if (errors) throw new Error(`wrk: ${errors[1]} error responses from ${url}`);
+  return {
+    opsPerSec: Number(/Requests\/sec:\s+([\d.]+)/.exec(text)?.[1]),
+    p50: ms('50%'),
+    p99: ms('99%'),
+    ops: requests,
+    cpuMs: pids.map((pid, i) => cpuMsOfTree(pid) - before[i]),
+  };
+}
+
+/** CPU milliseconds of process `pid` and its children (nginx's workers), from /proc. */
+function cpuMsOfTree(pid) {
+  let children = [];
+  try {
+    children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter(Boolean);
+  } catch {}
+  return [pid, ...children.map(Number)].reduce((sum, p) => sum + (cpuMsOf(p) ?? 0), 0);
 }

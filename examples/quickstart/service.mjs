@@ -7,7 +7,7 @@ import { Redis } from '@picop/redis';
 // The Redis picop-proxy: it sends each environment's connection to that environment's Redis.
 const redis = new Redis({ host: '127.0.0.1', port: Number(process.env.REDIS_PROXY_PORT ?? 7000) });
 
-const server = http.createServer(async (req, res) => {
+const server = http.createServer(async (_req, res) => {
   const visits = await redis.incr('quickstart:visits');
   res.setHeader('content-type', 'application/json');
   res.end(JSON.stringify({ envId: getEnvId() ?? null, visits }));

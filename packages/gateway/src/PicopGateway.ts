@@ -18,6 +18,7 @@ import {
 
 /** A small logger: pino's, console's, or none. */
 export interface GatewayLogger {
+  debug(obj: object, msg?: string): void;
   info(obj: object, msg?: string): void;
   warn(obj: object, msg?: string): void;
 }
@@ -48,6 +49,57 @@ export interface GatewayOptions extends SelectionOptions, GatewayMetricsOptions 
   timeoutMs?: number;
   /** @default none */
   logger?: GatewayLogger;
+}
+
+/**
+ * Writes an upstream response to the client's `res` as it arrives (undici's dispatch handler),
+ * pausing the upstream while `res` is full.
+ */
+class ResponseRelay implements Dispatcher.DispatchHandler {
+  outcome = 'forwarded';
+  #controller: Dispatcher.DispatchController | undefined;
+  #aborted = false;
+
+  constructor(
+    private readonly res: http.ServerResponse,
+    private readonly fail: (err: Error) => void,
+  ) {}
+
+  /** The client went away: stop the upstream request. */
+  abort(): void {
+    this.#aborted = true;
+    if (this.outcome === 'forwarded') this.outcome = 'client_closed';
+    this.#controller?.abort(new Error('The client closed the connection'));
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.#controller = controller;
+    if (this.#aborted) controller.abort(new Error('The client closed the connection'));
+  }
+
+  onResponseStart(
+    _controller: Dispatcher.DispatchController,
+    statusCode: number,
+    headers: http.IncomingHttpHeaders,
+  ): void {
+    // 1xx: Node's server answers `Expect: 100-continue` itself.
+    if (statusCode >= 200) this.res.writeHead(statusCode, responseHeaders(headers));
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (!this.res.write(chunk)) {
+      controller.pause();
+      this.res.once('drain', () => controller.resume());
+    }
+  }
+
+  onResponseEnd(): void {
+    this.res.end();
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+    if (!this.#aborted) this.fail(err);
+  }
 }
 
 interface Target {
@@ -190,7 +242,7 @@ export class PicopGateway {
     const selection = this.#selector.select(req.headers);
     if (selection.kind === 'refused') {
       this.metrics.refused.inc({ reason: selection.reason });
-      this.#logger?.info(
+      this.#logger?.debug(
         { envId: selection.asked, reason: selection.reason },
         'Env-Id refused: served by the baseline',
       );
@@ -229,61 +281,54 @@ export class PicopGateway {
       return;
     }
     const envId = selection.kind === 'forward' ? selection.envId : undefined;
+    let target: Target | undefined;
+    try {
+      target = this.#target(envId);
+    } catch (err) {
+      // All the pools are busy (ERR_PICOP_TOO_MANY_CONTEXTS).
+      this.metrics.requests.inc({ outcome: 'upstream_error' });
+      reply(res, ...upstreamFailure(err as Error), (err as Error).message);
+      req.resume();
+      return;
+    }
+    if (target === undefined) {
+      this.metrics.requests.inc({ outcome: 'no_route' });
+      reply(res, 502, 'ERR_PICOP_NO_ROUTE', `No route for Env-Id ${envId ?? '(none)'}`);
+      req.resume();
+      return;
+    }
+    const { origin } = target;
     this.#inFlight++;
-    let outcome = 'forwarded';
+    const relay = new ResponseRelay(res, (err) => {
+      relay.outcome = 'upstream_error';
+      this.#logger?.warn({ envId, err: err.message, url: req.url }, 'upstream failed');
+      reply(res, ...upstreamFailure(err), `Upstream ${origin}: ${err.message}`);
+    });
     res.on('close', () => {
-      if (!res.writableFinished) {
-        abort.abort();
-        if (outcome === 'forwarded') outcome = 'client_closed';
-      }
-      this.metrics.requests.inc({ outcome });
-      this.metrics.duration.observe({ outcome }, (performance.now() - started) / 1000);
+      if (!res.writableFinished) relay.abort();
+      this.metrics.requests.inc({ outcome: relay.outcome });
+      this.metrics.duration.observe(
+        { outcome: relay.outcome },
+        (performance.now() - started) / 1000,
+      );
       this.#inFlight--;
       if (this.#closing !== undefined) {
         this.server.closeIdleConnections();
         if (this.#inFlight === 0 && this.#upgraded.size === 0) this.#closing();
       }
     });
-    const abort = new AbortController();
-    let target: Target | undefined;
-    try {
-      target = this.#target(envId);
-    } catch (err) {
-      const [status, code] = upstreamFailure(err as Error);
-      outcome = 'upstream_error';
-      reply(res, status, code, (err as Error).message);
-      req.resume();
-      return;
-    }
-    if (target === undefined) {
-      outcome = 'no_route';
-      reply(res, 502, 'ERR_PICOP_NO_ROUTE', `No route for Env-Id ${envId ?? '(none)'}`);
-      req.resume();
-      return;
-    }
+    if (this.#closing !== undefined) res.setHeader('connection', 'close');
     const hasBody =
       req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
-    if (this.#closing !== undefined) res.setHeader('connection', 'close');
-    target.dispatcher.stream(
+    target.dispatcher.dispatch(
       {
-        origin: target.origin,
+        origin,
         path: req.url ?? '/',
         method: (req.method ?? 'GET') as Dispatcher.HttpMethod,
         headers: this.#headers(req, envId),
         body: hasBody ? req : null,
-        signal: abort.signal,
       },
-      ({ statusCode, headers }) => {
-        res.writeHead(statusCode, responseHeaders(headers));
-        return res;
-      },
-      (err) => {
-        if (err === null || abort.signal.aborted) return;
-        const [status, code] = upstreamFailure(err);
-        outcome = 'upstream_error';
-        this.#logger?.warn({ envId, err: err.message, url: req.url }, 'upstream failed');
-        reply(res, status, code, `Upstream ${target.origin}: ${err.message}`);
-      },
+      relay,
     );
   }
 
