@@ -315,6 +315,35 @@ describe('picop-gateway', () => {
     expect(JSON.parse(res.body.toString()).error.code).toBe('ERR_PICOP_UPSTREAM');
   });
 
+  it('answers 504 when the upstream is too slow, and 503 when every pool is busy', async () => {
+    // An upstream (reading the header) that holds its requests until the test ends.
+    const held: http.ServerResponse[] = [];
+    let arrived = () => {};
+    const slow = acceptPicop(
+      http.createServer((_req, res) => {
+        held.push(res);
+        arrived();
+      }),
+    );
+    servers.push(slow);
+    const slowPort = await listen(slow);
+    const port = await gateway({ upstream: `127.0.0.1:${slowPort}`, timeoutMs: 200, maxPools: 1 });
+    const timedOut = await send(port, { headers: { 'Env-Id': 'feature-1' } });
+    expect(timedOut.status).toBe(504);
+    expect(JSON.parse(timedOut.body.toString()).error.code).toBe('ERR_PICOP_UPSTREAM_TIMEOUT');
+    // feature-1's pool is busy with a request; feature-2 would need a second pool.
+    const inFlight = new Promise<void>((resolve) => {
+      arrived = resolve;
+    });
+    const busy = send(port, { headers: { 'Env-Id': 'feature-1' } });
+    await inFlight;
+    const refused = await send(port, { headers: { 'Env-Id': 'feature-2' } });
+    expect(refused.status).toBe(503);
+    expect(JSON.parse(refused.body.toString()).error.code).toBe('ERR_PICOP_TOO_MANY_CONTEXTS');
+    for (const res of held) res.end('done');
+    expect((await busy).status).toBe(200);
+  });
+
   it('drains: a request in flight finishes, new connections are refused', async () => {
     // An upstream that answers when the test says so.
     let answer = () => {};
