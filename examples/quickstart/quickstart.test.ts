@@ -55,7 +55,7 @@ describe('examples/quickstart', () => {
         '--route',
         `feature-1=127.0.0.1:${feature1.port}`,
       ],
-      /listening on (\S+)/,
+      /listening on ([\d.:]+)/,
     );
     const service = await start(
       children,

@@ -73,7 +73,8 @@ async function main(): Promise<void> {
       'any client may pick any environment: set --allow, and --token-file or --cookie-key-file, when the gateway faces the internet',
     );
   }
-  logger.info(
+  // One start-up line, whatever the level (scripts that start the gateway on port 0 read `listen`).
+  (logLevel === 'silent' ? logger : logger.child({}, { level: 'info' })).info(
     {
       listen: formatAddress(address),
       upstream: gateway.routes.default && formatAddress(gateway.routes.default),
@@ -81,7 +82,7 @@ async function main(): Promise<void> {
       admin: adminAddress,
       guarded: gateway.guarded,
     },
-    'listening',
+    `picop-gateway listening on ${formatAddress(address)}`,
   );
 
   const stop = (signal: string) => {

@@ -10,8 +10,6 @@ import { acceptPicop } from '@picop/net-wrap';
 import { getEnvId } from '@picop/propagator';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useContextManager } from '../../../test/support/otel-and-tls.js';
-import { markdownTable } from '../../proxy/src/settings.js';
-import { SETTINGS } from '../src/config.js';
 
 useContextManager();
 
@@ -30,18 +28,6 @@ describe('picop-gateway command', () => {
     expect(help.stdout).toContain('--upstream HOST:PORT');
     expect(help.stdout).toContain('PICOP_GATEWAY_ALLOW');
     expect((await run(['--version'])).stdout.trim()).toBe(pkg.version);
-  });
-
-  it("has the README's settings table from the same table as --help", () => {
-    // Biome pads Markdown tables: compare cell by cell.
-    const cells = (text: string) =>
-      text
-        .split('\n')
-        .filter((l) => l.startsWith('|') && !/^\|[\s-|]+\|$/.test(l))
-        .map((l) => l.split('|').map((c) => c.trim()));
-    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
-    const table = readme.slice(readme.indexOf('| Flag'), readme.indexOf('## Metrics'));
-    expect(cells(table)).toEqual(cells(markdownTable(SETTINGS)));
   });
 
   it('exits 2 naming the closest key for an unknown config-file key', async () => {
@@ -100,7 +86,7 @@ describe('picop-gateway command', () => {
             const line = JSON.parse(buffer.slice(0, eol));
             buffer = buffer.slice(eol + 1);
             lines.push(line);
-            if (line.msg === 'listening') resolve(line);
+            if (String(line.msg).startsWith('picop-gateway listening on')) resolve(line);
           }
         });
       });
@@ -136,7 +122,7 @@ describe('picop-gateway command', () => {
       const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
       child.kill('SIGTERM');
       expect(await exited).toBe(0);
-      expect(lines.filter((l) => l.msg === 'listening')).toHaveLength(1);
+      expect(lines.filter((l) => String(l.msg).includes('listening'))).toHaveLength(1);
     });
   });
 });

@@ -1,9 +1,9 @@
 import net from 'node:net';
-import { type Dialect, encodeHeader, isPicopError } from '@picop/codec';
+import { type Dialect, encodeHeader, isPicopError, PicopError } from '@picop/codec';
 import { DEFAULT_HEADER_TIMEOUT_MS, HeaderReader, type HeaderReadResult } from '@picop/net-wrap';
 import type { Logger } from 'pino';
 import { type Address, formatAddress, parseAddress } from './address.js';
-import { ProxyStats } from './ProxyStats.js';
+import { type LabelStats, ProxyStats } from './ProxyStats.js';
 import { RouteTable } from './RouteTable.js';
 
 /** Options of {@link createProxy}. */
@@ -47,6 +47,13 @@ export interface ProxyOptions {
    * @default 5000
    */
   connectTimeoutMs?: number;
+  /**
+   * Close a relayed connection with no byte either way for this long, in ms (0: never, as
+   * HAProxy without `timeout client/server`). TCP keep-alive is on for both legs either way, so
+   * a peer that vanished is found by the kernel; this also frees connections a client forgot.
+   * @default 0
+   */
+  idleTimeoutMs?: number;
   /** A pino logger. Per connection lines at debug, failures at info. @default none */
   logger?: Logger;
 }
@@ -63,6 +70,8 @@ interface Relay {
   reader: HeaderReader | undefined;
   headerTimer: NodeJS.Timeout | undefined;
   destination: net.Socket | undefined;
+  /** The counters of its label, once routed: bytes are counted as they flow. */
+  stats: LabelStats | undefined;
   started: number;
   toDestination: number;
   toClient: number;
@@ -82,6 +91,8 @@ export class PicopProxy {
   readonly #relays = new Set<Relay>();
   readonly #log: Logger | undefined;
   #closing: Promise<void> | undefined;
+  /** Called whenever a relay ends while closing. */
+  #onRelayEnd: (() => void) | undefined;
 
   constructor(options: ProxyOptions) {
     this.#options = options;
@@ -100,6 +111,12 @@ export class PicopProxy {
       this.#server.once('error', reject);
       this.#server.listen(this.#listenAddress.port, this.#listenAddress.host, () => {
         this.#server.off('error', reject);
+        // From now on an error of the listener (accept failing with EMFILE) is logged and
+        // counted, never thrown: the connections already relayed go on.
+        this.#server.on('error', (err: NodeJS.ErrnoException) => {
+          this.#stats.fail('_unknown', 'accept_error');
+          this.#log?.error({ code: err.code, err: err.message }, 'listener error');
+        });
         resolve(this.address as Address);
       });
     });
@@ -133,21 +150,18 @@ export class PicopProxy {
   close(graceMs = 10_000): Promise<void> {
     this.#closing ??= new Promise<void>((resolve) => {
       this.#server.close();
-      const done = () => {
-        if (this.#relays.size === 0) {
-          clearTimeout(timer);
-          clearInterval(poll);
-          resolve();
-        }
-      };
       const timer = setTimeout(() => {
         for (const relay of this.#relays) {
           relay.client.destroy();
           relay.destination?.destroy();
         }
       }, graceMs);
-      const poll = setInterval(done, 20);
-      done();
+      this.#onRelayEnd = () => {
+        if (this.#relays.size > 0) return;
+        clearTimeout(timer);
+        resolve();
+      };
+      this.#onRelayEnd();
     });
     return this.#closing;
   }
@@ -165,14 +179,16 @@ export class PicopProxy {
       }),
       headerTimer: undefined,
       destination: undefined,
+      stats: undefined,
       started: performance.now(),
       toDestination: 0,
       toClient: 0,
     };
     this.#relays.add(relay);
+    client.setKeepAlive(true, KEEP_ALIVE_INITIAL_DELAY_MS);
     const timeoutMs = o.headerTimeoutMs ?? DEFAULT_HEADER_TIMEOUT_MS;
     relay.headerTimer = setTimeout(() => {
-      if (relay.reader) this.#refuse(relay, relay.reader.timeoutError(timeoutMs, peer(client)));
+      if (relay.reader) this.#refuse(relay, noHeaderError(relay.reader.bytesRead, timeoutMs));
     }, timeoutMs);
     client.on('end', () => {
       if (relay.destination !== undefined) {
@@ -201,6 +217,7 @@ export class PicopProxy {
     const { destination, reader } = relay;
     if (destination !== undefined) {
       relay.toDestination += n;
+      (relay.stats as LabelStats).bytesToDestination += n;
       return destination.write(copyRead(n));
     }
     if (reader === undefined) return false;
@@ -227,7 +244,12 @@ export class PicopProxy {
       'header refused',
     );
     relay.client.destroy();
+    this.#end(relay);
+  }
+
+  #end(relay: Relay): void {
     this.#relays.delete(relay);
+    this.#onRelayEnd?.();
   }
 
   /**
@@ -254,9 +276,24 @@ export class PicopProxy {
         target === undefined ? 'no route' : 'client closed',
       );
       client.destroy();
-      this.#relays.delete(relay);
+      this.#end(relay);
       return false;
     }
+    // Encoded before the destination is opened: a header this proxy accepted is re-sent within
+    // the same limit, or the connection is refused before anything else happens.
+    let header: Buffer | undefined;
+    if (this.#options.propagate && fields !== undefined) {
+      try {
+        header = encodeHeader(fields, {
+          dialect: this.#options.dialect,
+          maxLength: this.#options.maxHeaderBytes,
+        });
+      } catch (err) {
+        this.#refuse(relay, err);
+        return false;
+      }
+    }
+    relay.stats = stats;
     stats.active++;
     // Destination -> client through the shared read buffer, like the client's side.
     const destination = net.connect({
@@ -264,14 +301,32 @@ export class PicopProxy {
       port: target.port,
       noDelay: true,
       allowHalfOpen: true,
+      keepAlive: true,
+      keepAliveInitialDelay: KEEP_ALIVE_INITIAL_DELAY_MS,
       onread: {
         buffer: READ_BUFFER,
         callback: (n: number) => {
           relay.toClient += n;
+          stats.bytesToClient += n;
           return client.write(copyRead(n));
         },
       },
     });
+    const idleTimeoutMs = this.#options.idleTimeoutMs ?? 0;
+    if (idleTimeoutMs > 0) {
+      // Any byte either way is activity on both sockets (a read on one, a write on the other).
+      const idle = () => {
+        failure ??= 'idle_timeout';
+        this.#log?.info(
+          { envId, destination: formatAddress(target), idleTimeoutMs },
+          'idle timeout',
+        );
+        client.destroy();
+        destination.destroy();
+      };
+      client.setTimeout(idleTimeoutMs, idle);
+      destination.setTimeout(idleTimeoutMs, idle);
+    }
     relay.destination = destination;
     client.on('drain', () => destination.resume());
     destination.on('drain', () => client.resume());
@@ -311,10 +366,8 @@ export class PicopProxy {
       if (--open > 0) return;
       clearTimeout(connectTimer);
       stats.active--;
-      stats.bytesToDestination += relay.toDestination;
-      stats.bytesToClient += relay.toClient;
       if (failure !== undefined) this.#stats.fail(label, failure);
-      this.#relays.delete(relay);
+      this.#end(relay);
       this.#log?.debug(
         {
           envId,
@@ -336,11 +389,10 @@ export class PicopProxy {
       closed();
     });
 
-    if (this.#options.propagate && fields !== undefined) {
-      destination.write(encodeHeader(fields, { dialect: this.#options.dialect }));
-    }
+    if (header !== undefined) destination.write(header);
     if (rest.length === 0) return true;
     relay.toDestination += rest.length;
+    stats.bytesToDestination += rest.length;
     return destination.write(Buffer.from(rest));
   }
 }
@@ -377,6 +429,19 @@ function copyRead(n: number): Buffer {
   const copy = Buffer.allocUnsafe(n);
   READ_BUFFER.copy(copy, 0, 0, n);
   return copy;
+}
+
+/** TCP keep-alive on both legs: the kernel finds a peer that vanished without FIN or RST. */
+const KEEP_ALIVE_INITIAL_DELAY_MS = 30_000;
+
+/** What a client that sent no (complete) header is told in the log: the proxy's own option. */
+function noHeaderError(bytesRead: number, timeoutMs: number): PicopError {
+  return new PicopError(
+    'ERR_PICOP_TIMEOUT',
+    bytesRead === 0
+      ? `No PiCoP header within ${timeoutMs} ms: the client sent nothing. A client whose server speaks first (MySQL) must send the header: is it wrapped by @picop/*? (--header-timeout)`
+      : `No complete PiCoP header within ${timeoutMs} ms (${bytesRead} bytes so far): is the client wrapped by @picop/*, or is it slow? (--header-timeout)`,
+  );
 }
 
 function peer(socket: net.Socket): string {

@@ -1,5 +1,7 @@
 #!/usr/bin/env node
-import { pino } from 'pino';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { type Logger, pino } from 'pino';
 import { formatAddress } from './address.js';
 import { createAdminServer } from './admin.js';
 import { loadConfig, USAGE } from './config.js';
@@ -17,22 +19,33 @@ async function main(): Promise<void> {
     process.stdout.write(USAGE);
     return;
   }
+  if (config === 'version') {
+    const pkg = JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8'));
+    process.stdout.write(`${pkg.version}\n`);
+    return;
+  }
   const { admin, graceMs = 10_000, logLevel = 'info', ...options } = config;
   const logger = pino({ name: 'picop-proxy', level: logLevel });
   const proxy = createProxy({ ...options, logger });
   const address = await proxy.listen();
-  logger.info({ listen: formatAddress(address), routes: proxy.routes.toJSON() }, 'listening');
-  // One plain line for scripts that start the proxy on port 0.
-  process.stdout.write(`picop-proxy listening on ${formatAddress(address)}\n`);
-
   const adminServer = admin === undefined ? undefined : createAdminServer(proxy);
+  let adminAddress: string | undefined;
   if (adminServer !== undefined && admin !== undefined && typeof admin === 'object') {
     await new Promise<void>((resolve) => adminServer.listen(admin.port, admin.host, resolve));
     const a = adminServer.address() as { address: string; port: number };
-    process.stdout.write(
-      `picop-proxy admin on ${formatAddress({ host: a.address, port: a.port })}\n`,
-    );
+    adminAddress = formatAddress({ host: a.address, port: a.port });
   }
+  // One start-up line, whatever the level (scripts that start the proxy on port 0 read `listen`).
+  startupLogger(logger, logLevel).info(
+    {
+      listen: formatAddress(address),
+      default: proxy.routes.default && formatAddress(proxy.routes.default),
+      routes: proxy.routes.size,
+      header: options.header ?? 'required',
+      admin: adminAddress,
+    },
+    `picop-proxy listening on ${formatAddress(address)}`,
+  );
 
   const stop = (signal: string) => {
     logger.info({ signal, connections: proxy.connections, graceMs }, 'draining');
@@ -44,6 +57,11 @@ async function main(): Promise<void> {
   };
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
+}
+
+/** The logger of the start-up line: at info even when the level is error or warn. */
+function startupLogger(logger: Logger, level: string): Logger {
+  return level === 'silent' ? logger : logger.child({}, { level: 'info' });
 }
 
 main().catch((err: Error & { code?: string }) => {

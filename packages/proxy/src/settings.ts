@@ -71,9 +71,10 @@ export function usage(
 
 /** The settings as a Markdown table, for a README. */
 export function markdownTable(settings: readonly Setting[]): string {
+  const cell = (text: string) => text.replace(/\|/g, '\\|');
   const rows = settings.map(
     (s) =>
-      `| \`--${s.flag}${placeholder(s)}\` | \`${s.env}\` | \`${s.key}\` | ${s.default ?? ''} | ${s.help} |`,
+      `| \`${cell(`--${s.flag}${placeholder(s)}`)}\` | \`${s.env}\` | \`${s.key}\` | ${s.default ?? ''} | ${cell(s.help)} |`,
   );
   return [
     '| Flag | Environment variable | Config key | Default | What |',
@@ -157,15 +158,15 @@ function readConfigFile(file: string, settings: readonly Setting[]): Record<stri
   for (const key of Object.keys(value)) {
     if (!keys.includes(key)) {
       throw bad(
-        `--config: unknown key ${JSON.stringify(key)} in ${file}; did you mean ${JSON.stringify(closest(key, keys))}?`,
+        `--config: unknown key ${JSON.stringify(key)} in ${file}; did you mean ${JSON.stringify(closest(key, settings))}?`,
       );
     }
   }
   return value as Record<string, unknown>;
 }
 
-/** The candidate with the smallest edit distance to `word`. */
-function closest(word: string, candidates: readonly string[]): string {
+/** The key of the setting whose key or flag is the fewest edits away from `word`. */
+function closest(word: string, settings: readonly Setting[]): string {
   const distance = (a: string, b: string) => {
     let row = Array.from({ length: b.length + 1 }, (_, i) => i);
     for (let i = 1; i <= a.length; i++) {
@@ -182,7 +183,8 @@ function closest(word: string, candidates: readonly string[]): string {
     }
     return row[b.length] as number;
   };
-  return [...candidates].sort((a, b) => distance(word, a) - distance(word, b))[0] ?? '';
+  const score = (s: Setting) => Math.min(distance(word, s.key), distance(word, s.flag));
+  return [...settings].sort((a, b) => score(a) - score(b))[0]?.key ?? '';
 }
 
 function parse(s: Setting, raw: unknown, where: string) {

@@ -13,20 +13,20 @@ const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 function startCli(
   args: string[],
   env: NodeJS.ProcessEnv = {},
-): { child: ChildProcess; lines: Promise<string[]> } {
+): { child: ChildProcess; started: Promise<Record<string, string>> } {
   const child = spawn(process.execPath, [CLI, ...args], {
     env: { PATH: process.env.PATH, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
-  const lines = new Promise<string[]>((resolve) => {
+  const started = new Promise<Record<string, string>>((resolve) => {
     child.stdout?.on('data', (d) => {
       out += d;
-      if (out.includes('listening on') && (!args.includes('--admin') || out.includes('admin on')))
-        resolve(out.split('\n'));
+      const line = out.split('\n').find((l) => l.includes('picop-proxy listening on'));
+      if (line !== undefined) resolve(JSON.parse(line));
     });
   });
-  return { child, lines };
+  return { child, started };
 }
 
 function exitOf(
@@ -45,13 +45,7 @@ function exitOf(
   });
 }
 
-const portIn = (lines: string[], what: string) =>
-  Number(
-    lines
-      .find((l) => l.includes(what))
-      ?.split(':')
-      .pop(),
-  );
+const portIn = (address: string | undefined) => Number(address?.split(':').pop());
 
 describe('picop-proxy command', () => {
   let echo: Awaited<ReturnType<typeof echoServer>>;
@@ -61,7 +55,7 @@ describe('picop-proxy command', () => {
   afterAll(() => echo.server.close());
 
   it('routes with flags, serves the admin API, and drains on SIGTERM', async () => {
-    const { child, lines } = startCli([
+    const { child, started } = startCli([
       '--listen',
       '127.0.0.1:0',
       '--default',
@@ -73,9 +67,11 @@ describe('picop-proxy command', () => {
       '--log-level',
       'error',
     ]);
-    const out = await lines;
-    const port = portIn(out, 'listening on');
-    const adminPort = portIn(out, 'admin on');
+    const line = await started;
+    // One start-up line, logged even at --log-level error, with what the proxy routes.
+    expect(line).toMatchObject({ default: '127.0.0.1:1', routes: 1, header: 'required' });
+    const port = portIn(line.listen);
+    const adminPort = portIn(line.admin);
     const client = connect({ host: '127.0.0.1', port, fields: { 'Env-Id': 'feature-1' } });
     const reply = readAll(client);
     client.end('hi');
@@ -90,6 +86,21 @@ describe('picop-proxy command', () => {
     expect(await exited).toBe(0);
   });
 
+  it('prints its version', async () => {
+    const { code, stdout } = await exitOf(['--version']);
+    expect(code).toBe(0);
+    expect(stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
+  });
+
+  it('refuses an unknown config-file key, naming the closest one', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'picop-cli-'));
+    const file = join(dir, 'proxy.json');
+    writeFileSync(file, JSON.stringify({ listen: '127.0.0.1:0', defualt: '127.0.0.1:1' }));
+    const { code, stderr } = await exitOf(['--config', file]);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/unknown key "defualt".*did you mean "defaultRoute"/);
+  });
+
   it('reads a JSON config file and environment variables, flags winning', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'picop-cli-'));
     const file = join(dir, 'proxy.json');
@@ -102,14 +113,17 @@ describe('picop-proxy command', () => {
       }),
     );
     const config = loadConfig(['--config', file, '--listen', '127.0.0.1:0'], {
-      PICOP_PROXY_ROUTES: 'b=127.0.0.1:3',
       PICOP_PROXY_HEADER: 'optional',
     });
     expect(config).toMatchObject({
       listen: { host: '127.0.0.1', port: 0 },
-      routes: { a: '127.0.0.1:2', b: '127.0.0.1:3' },
+      routes: { a: '127.0.0.1:2' },
       header: 'optional',
       headerTimeoutMs: 100,
+    });
+    // Each setting comes from one place: the variable's routes replace the file's.
+    expect(loadConfig(['--config', file], { PICOP_PROXY_ROUTES: 'b=127.0.0.1:3' })).toMatchObject({
+      routes: { b: '127.0.0.1:3' },
     });
     expect(loadConfig(['--admin', '9001'], { PICOP_PROXY_LISTEN: ':9000' })).toMatchObject({
       listen: { host: '127.0.0.1', port: 9000 },
@@ -139,7 +153,7 @@ describe('picop-proxy command', () => {
     const cases: Array<[string[], RegExp]> = [
       [[], /--listen is required/],
       [['--listen', 'x'], /--listen must be "host:port"/],
-      [['--listen', ':0', '--route', 'feature-1'], /--route must be ENV=HOST:PORT/],
+      [['--listen', ':0', '--route', 'feature-1'], /--route: a route is ENV=HOST:PORT/],
       [['--listen', ':0', '--route', 'a=host:70000'], /invalid port/],
       [['--listen', ':0', '--header', 'maybe'], /--header must be required or optional/],
       [['--listen', ':0', '--header-timeout', 'soon'], /--header-timeout must be an integer/],
