@@ -4,6 +4,7 @@ import { DEFAULT_HEADER_TIMEOUT_MS, HeaderReader, type HeaderReadResult } from '
 import type { Logger } from 'pino';
 import { type Address, formatAddress, parseAddress } from './address.js';
 import { type LabelStats, ProxyStats } from './ProxyStats.js';
+import { RoutesFile } from './RoutesFile.js';
 import { RouteTable } from './RouteTable.js';
 
 /** Options of {@link createProxy}. */
@@ -14,6 +15,13 @@ export interface ProxyOptions {
   defaultRoute?: string | Address;
   /** `{ envId: "host:port" }`. */
   routes?: Record<string, string | Address>;
+  /**
+   * A JSON file with the routes instead (`{"env": "host:port"}` or `[{"env_id", "destination"}]`),
+   * watched: a change, a rename over it or Kubernetes' ConfigMap symlink swap replaces the routes
+   * at once; a bad file keeps the last good routes (logged, counted). One file can feed every
+   * replica.
+   */
+  routesFile?: string;
   /**
    * `'optional'`: a connection without PiCoP goes to the default route, byte for byte untouched,
    * so plain clients (`redis-cli`) work through the proxy. Only for protocols whose client speaks first.
@@ -84,6 +92,8 @@ interface Relay {
 export class PicopProxy {
   /** The route table; changes apply to new connections. */
   readonly routes: RouteTable;
+  /** The watched routes file, with `routesFile`: emits `'reload'` and `'error'`. */
+  readonly routesFile: RoutesFile | undefined;
   readonly #options: ProxyOptions;
   readonly #listenAddress: Address;
   readonly #server: net.Server;
@@ -99,6 +109,20 @@ export class PicopProxy {
     this.#listenAddress = parseAddress(options.listen, '`listen`', { allowPortZero: true });
     this.routes = new RouteTable(options.routes, options.defaultRoute);
     this.#log = options.logger;
+    if (options.routesFile !== undefined) {
+      if (options.routes !== undefined && Object.keys(options.routes).length > 0) {
+        throw new PicopError('ERR_PICOP_INVALID_ARG', 'Give `routes` or `routesFile`, not both');
+      }
+      this.routesFile = new RoutesFile(options.routesFile, this.routes);
+      this.routesFile.on('reload', (routes) => {
+        this.#stats.routesReloads++;
+        this.#log?.info({ file: options.routesFile, routes }, 'routes reloaded');
+      });
+      this.routesFile.on('error', (err) => {
+        this.#stats.routesReloadFailures++;
+        this.#log?.error({ err: err.message }, 'routes file refused: the last good routes stay');
+      });
+    }
     this.#server = net.createServer(
       { allowHalfOpen: true, noDelay: true, pauseOnConnect: true },
       (socket) => this.#accept(socket),
@@ -150,6 +174,7 @@ export class PicopProxy {
   close(graceMs = 10_000): Promise<void> {
     this.#closing ??= new Promise<void>((resolve) => {
       this.#server.close();
+      this.routesFile?.close();
       const timer = setTimeout(() => {
         for (const relay of this.#relays) {
           relay.client.destroy();

@@ -18,6 +18,9 @@ export class ProxyStats {
   readonly headerBuckets = HEADER_BUCKETS.map(() => 0);
   headerSeconds = 0;
   headerCount = 0;
+  /** Routes-file reloads that applied, and that failed (the last good routes kept). */
+  routesReloads = 0;
+  routesReloadFailures = 0;
 
   label(label: string): LabelStats {
     let stats = this.byLabel.get(label);
@@ -96,6 +99,15 @@ export class ProxyStats {
           [`{${env(l)},direction="to_client"}`, s.bytesToClient],
         ],
       ),
+    );
+    family('picop_proxy_routes_reloads_total', 'counter', 'Routes-file reloads applied.', [
+      ['', this.routesReloads],
+    ]);
+    family(
+      'picop_proxy_routes_reload_failures_total',
+      'counter',
+      'Routes-file reloads refused (bad file): the last good routes stay.',
+      [['', this.routesReloadFailures]],
     );
     lines.push(
       '# HELP picop_proxy_header_read_seconds Time from accept to a complete PiCoP header.',

@@ -7,7 +7,7 @@ import { type Address, formatAddress, parseAddress } from './address.js';
  * header, without Env-Id or with an Env-Id that has no route. Changes apply to new connections.
  */
 export class RouteTable {
-  readonly #routes = new Map<string, Address>();
+  #routes = new Map<string, Address>();
   #default: Address | undefined;
 
   constructor(routes: Record<string, string | Address> = {}, defaultRoute?: string | Address) {
@@ -32,6 +32,16 @@ export class RouteTable {
     const address = parseAddress(destination, `The destination of ${envId}`);
     this.#routes.set(envId, address);
     return address;
+  }
+
+  /**
+   * Replaces every route at once (the default route stays): a connection routed meanwhile sees
+   * the old table or the new one, never a mix. Validates everything first; throws
+   * `ERR_PICOP_INVALID_ARG` and changes nothing on a bad entry.
+   */
+  replace(routes: Record<string, string | Address>): void {
+    const next = new RouteTable(routes);
+    this.#routes = next.#routes;
   }
 
   delete(envId: string): boolean {

@@ -196,7 +196,7 @@ function parse(s: Setting, raw: unknown, where: string) {
     case 'list':
       return parseList(raw, where);
     case 'routes':
-      return parseRoutes(raw, where);
+      return routesValue(raw, where);
     default: {
       if (typeof raw !== 'string' && typeof raw !== 'number') {
         throw bad(`${where} must be a string, got ${JSON.stringify(raw)}`);
@@ -240,8 +240,12 @@ function parseList(raw: unknown, where: string): string[] {
   return (items as string[]).map((i) => i.trim()).filter(Boolean);
 }
 
-function parseRoutes(raw: unknown, where: string): Record<string, string> {
-  if (typeof raw === 'string') return parseRoutes(raw.split(',').filter(Boolean), where);
+/**
+ * Routes from a flag list or variable (`ENV=HOST:PORT`), or a JSON value: `{"env": "host:port"}`
+ * or the Go reference's `[{"env_id", "destination"}]`. Throws `ERR_PICOP_INVALID_ARG` naming `where`.
+ */
+export function routesValue(raw: unknown, where: string): Record<string, string> {
+  if (typeof raw === 'string') return routesValue(raw.split(',').filter(Boolean), where);
   if (Array.isArray(raw)) {
     return Object.fromEntries(
       raw.map((item: unknown) => {
