@@ -1,7 +1,6 @@
-import { readFileSync } from 'node:fs';
 import { PicopError } from '@picop/codec';
 import { type Address, parseAddress } from '@picop/proxy';
-import { loadSettings, type Setting } from '@picop/proxy/internal';
+import { loadSettings, readSecret, type Setting } from '@picop/proxy/internal';
 import type { GatewayOptions } from './PicopGateway.js';
 
 /** Everything the `picop-gateway` command is configured with: the config file's keys. */
@@ -166,22 +165,6 @@ export const SETTINGS: readonly Setting[] = [
 ];
 
 const bad = (message: string) => new PicopError('ERR_PICOP_INVALID_ARG', message);
-
-function readSecret(
-  file: string | undefined,
-  variable: string,
-  env: NodeJS.ProcessEnv,
-  what: string,
-) {
-  if (file === undefined) return env[variable] || undefined;
-  try {
-    const secret = readFileSync(file, 'utf8').trim();
-    if (secret === '') throw new Error('the file is empty');
-    return secret;
-  } catch (err) {
-    throw bad(`${what}: cannot read ${file}: ${(err as Error).message}`);
-  }
-}
 
 /**
  * The gateway's options from flags, environment variables and `--config`, with the secrets read

@@ -1,7 +1,8 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { PicopError } from '@picop/codec';
 import { envIdProblem } from '@picop/propagator';
+import { equalSecret } from '@picop/proxy/internal';
 
 /** Where the gateway reads a request's Env-Id, and who may leave the baseline. */
 export interface SelectionOptions {
@@ -57,12 +58,6 @@ export function signEnvId(envId: string, key: string): string {
 
 const signature = (envId: string, key: string) =>
   createHmac('sha256', key).update(envId).digest('base64url');
-
-function equalSecret(given: string, expected: string): boolean {
-  const a = Buffer.from(given);
-  const b = Buffer.from(expected);
-  return a.length === b.length && timingSafeEqual(a, b);
-}
 
 /** `*` globs as one anchored regular expression. */
 function allowPattern(patterns: readonly string[]): RegExp {

@@ -1,4 +1,6 @@
+import { timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
+import https from 'node:https';
 import { isPicopError } from '@picop/codec';
 import { type Address, formatAddress } from './address.js';
 import type { PicopProxy } from './PicopProxy.js';
@@ -30,6 +32,24 @@ function referenceError(status: number): HttpError {
   return new HttpError(status, 'ERR_REFERENCE', message, { message });
 }
 
+/** Options of {@link createAdminServer}. */
+export interface AdminOptions {
+  /**
+   * Bearer token every request needs (`Authorization: Bearer TOKEN`), but `GET /healthz` and
+   * `GET /metrics`. Compared in constant time; a missing or wrong one is a 401, counted.
+   */
+  token?: string;
+  /** Serve HTTPS with this certificate and key (PEM). */
+  tls?: { cert: string | Buffer; key: string | Buffer };
+}
+
+/** Whether `given` equals `expected`, in time that does not depend on where they differ. */
+export function equalSecret(given: string, expected: string): boolean {
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
 /**
  * The admin HTTP API of a proxy: `GET /routes`, `PUT /routes/:envId` `{"destination":"host:port"}`,
  * `DELETE /routes/:envId`; the Go proxy's `PUT /envs` `[{"env_id","destination"}]`,
@@ -42,9 +62,11 @@ function referenceError(status: number): HttpError {
  * const admin = createAdminServer(proxy);
  * admin.listen(9001, '127.0.0.1');
  */
-export function createAdminServer(proxy: PicopProxy): http.Server {
-  return http.createServer((req, res) => {
-    handle(proxy, req)
+export function createAdminServer(proxy: PicopProxy, options: AdminOptions = {}): http.Server {
+  const counters = { unauthorized: 0 };
+  const listener: http.RequestListener = (req, res) => {
+    authorize(req, options.token, counters)
+      .then(() => handle(proxy, req, counters))
       .then(({ status, body, type }) => {
         if (body === undefined) res.writeHead(status);
         else res.writeHead(status, { 'content-type': type ?? 'application/json' });
@@ -59,10 +81,31 @@ export function createAdminServer(proxy: PicopProxy): http.Server {
             : isPicopError(err)
               ? new HttpError(400, err.code, err.message)
               : new HttpError(500, 'ERR_INTERNAL', 'internal error');
-        res.writeHead(e.status, { 'content-type': 'application/json' });
+        res.writeHead(e.status, {
+          'content-type': 'application/json',
+          ...(e.status === 401 ? { 'www-authenticate': 'Bearer' } : {}),
+        });
         res.end(JSON.stringify(e.body ?? { error: { code: e.code, message: e.message } }));
       });
-  });
+  };
+  return options.tls === undefined
+    ? http.createServer(listener)
+    : https.createServer({ cert: options.tls.cert, key: options.tls.key }, listener);
+}
+
+/** Resolves when the request may go on: a valid token, or no token needed. */
+async function authorize(
+  req: http.IncomingMessage,
+  token: string | undefined,
+  counters: Counters,
+): Promise<void> {
+  if (token === undefined) return;
+  const path = new URL(req.url ?? '/', 'http://admin').pathname;
+  if (req.method === 'GET' && (path === '/healthz' || path === '/metrics')) return;
+  const given = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '')?.[1]?.trim();
+  if (given !== undefined && equalSecret(given, token)) return;
+  counters.unauthorized++;
+  throw new HttpError(401, 'ERR_UNAUTHORIZED', 'A valid "Authorization: Bearer" token is needed');
 }
 
 interface Reply {
@@ -71,7 +114,15 @@ interface Reply {
   type?: string;
 }
 
-async function handle(proxy: PicopProxy, req: http.IncomingMessage): Promise<Reply> {
+interface Counters {
+  unauthorized: number;
+}
+
+async function handle(
+  proxy: PicopProxy,
+  req: http.IncomingMessage,
+  counters: Counters,
+): Promise<Reply> {
   const url = new URL(req.url ?? '/', 'http://admin');
   const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
   const method = req.method ?? 'GET';
@@ -86,7 +137,12 @@ async function handle(proxy: PicopProxy, req: http.IncomingMessage): Promise<Rep
   }
   if (resource === 'metrics' && envId === undefined) {
     allow(method, ['GET']);
-    return { status: 200, body: proxy.metrics(), type: 'text/plain; version=0.0.4; charset=utf-8' };
+    const admin = `# HELP picop_proxy_admin_unauthorized_total Admin API requests refused for a missing or wrong token.\n# TYPE picop_proxy_admin_unauthorized_total counter\npicop_proxy_admin_unauthorized_total ${counters.unauthorized}\n`;
+    return {
+      status: 200,
+      body: proxy.metrics() + admin,
+      type: 'text/plain; version=0.0.4; charset=utf-8',
+    };
   }
   if (resource === 'routes') {
     if (envId === undefined) {

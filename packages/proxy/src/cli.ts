@@ -1,11 +1,14 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { PicopError } from '@picop/codec';
 import { type Logger, pino } from 'pino';
 import { formatAddress } from './address.js';
 import { createAdminServer } from './admin.js';
 import { loadConfig, USAGE } from './config.js';
+import { registerWithController } from './controller.js';
 import { createProxy } from './PicopProxy.js';
+import { readSecret } from './settings.js';
 
 async function main(): Promise<void> {
   let config: ReturnType<typeof loadConfig>;
@@ -24,11 +27,56 @@ async function main(): Promise<void> {
     process.stdout.write(`${pkg.version}\n`);
     return;
   }
-  const { admin, graceMs = 10_000, logLevel = 'info', ...options } = config;
+  const {
+    admin,
+    graceMs = 10_000,
+    logLevel = 'info',
+    adminTokenFile,
+    adminInsecure,
+    adminTlsCert,
+    adminTlsKey,
+    controllerUrl,
+    id,
+    ...options
+  } = config;
+  const token = readSecret(
+    adminTokenFile,
+    'PICOP_PROXY_ADMIN_TOKEN',
+    process.env,
+    '--admin-token-file',
+  );
+  if (
+    admin !== undefined &&
+    typeof admin === 'object' &&
+    token === undefined &&
+    !adminInsecure &&
+    !isLoopback(admin.host)
+  ) {
+    throw new PicopError(
+      'ERR_PICOP_INVALID_ARG',
+      `--admin ${formatAddress(admin)} is reachable from other hosts, and whoever reaches it can reroute any environment: give --admin-token-file (or PICOP_PROXY_ADMIN_TOKEN), or --admin-insecure`,
+    );
+  }
+  if ((adminTlsCert === undefined) !== (adminTlsKey === undefined)) {
+    throw new PicopError(
+      'ERR_PICOP_INVALID_ARG',
+      '--admin-tls-cert and --admin-tls-key go together',
+    );
+  }
+  if ((controllerUrl === undefined) !== (id === undefined)) {
+    throw new PicopError('ERR_PICOP_INVALID_ARG', '--controller-url and --id go together');
+  }
+  const tls =
+    adminTlsCert === undefined || adminTlsKey === undefined
+      ? undefined
+      : {
+          cert: readFile(adminTlsCert, '--admin-tls-cert'),
+          key: readFile(adminTlsKey, '--admin-tls-key'),
+        };
   const logger = pino({ name: 'picop-proxy', level: logLevel });
   const proxy = createProxy({ ...options, logger });
   const address = await proxy.listen();
-  const adminServer = admin === undefined ? undefined : createAdminServer(proxy);
+  const adminServer = admin === undefined ? undefined : createAdminServer(proxy, { token, tls });
   let adminAddress: string | undefined;
   if (adminServer !== undefined && admin !== undefined && typeof admin === 'object') {
     await new Promise<void>((resolve) => adminServer.listen(admin.port, admin.host, resolve));
@@ -46,10 +94,24 @@ async function main(): Promise<void> {
     },
     `picop-proxy listening on ${formatAddress(address)}`,
   );
+  const registration =
+    controllerUrl === undefined || id === undefined
+      ? undefined
+      : registerWithController(controllerUrl, id, {
+          onRetry: (err, attempt) =>
+            logger.warn(
+              { controllerUrl, id, attempt, err: err.message },
+              'controller registration failed; retrying in 2 s',
+            ),
+        });
+  registration?.registered.then(() =>
+    logger.info({ controllerUrl, id }, 'registered with the controller'),
+  );
 
   const stop = (signal: string) => {
     logger.info({ signal, connections: proxy.connections, graceMs }, 'draining');
     adminServer?.close();
+    registration?.stop();
     proxy.close(graceMs).then(() => {
       logger.info('stopped');
       process.exit(0);
@@ -57,6 +119,21 @@ async function main(): Promise<void> {
   };
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host.startsWith('127.');
+}
+
+function readFile(file: string, flag: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    throw new PicopError(
+      'ERR_PICOP_INVALID_ARG',
+      `${flag}: cannot read ${file}: ${(err as Error).message}`,
+    );
+  }
 }
 
 /** The logger of the start-up line: at info even when the level is error or warn. */

@@ -10,6 +10,16 @@ export interface ProxyConfig extends Omit<ProxyOptions, 'logger'> {
   graceMs?: number;
   /** pino level. @default 'info' */
   logLevel?: string;
+  /** File with the admin API's bearer token (else `PICOP_PROXY_ADMIN_TOKEN`). */
+  adminTokenFile?: string;
+  /** Allow the admin API on a non-loopback address without a token. */
+  adminInsecure?: boolean;
+  /** Certificate and key files (PEM) to serve the admin API over HTTPS. */
+  adminTlsCert?: string;
+  adminTlsKey?: string;
+  /** The authors' controller to register with, as `id`. */
+  controllerUrl?: string;
+  id?: string;
 }
 
 /** The settings of `picop-proxy`: `--help`, the README's table and validation come from here. */
@@ -38,6 +48,15 @@ export const SETTINGS: readonly Setting[] = [
     type: 'routes',
     arg: 'ENV=HOST:PORT',
     help: 'a route; repeat for more (variable: ENV=HOST:PORT,...)',
+  },
+  {
+    key: 'routesFile',
+    flag: 'routes-file',
+    env: 'PICOP_PROXY_ROUTES_FILE',
+    type: 'string',
+    arg: 'FILE',
+    help: 'routes from a JSON file, watched and swapped at once when it changes (a ConfigMap)',
+    default: 'off',
   },
   {
     key: 'header',
@@ -123,6 +142,59 @@ export const SETTINGS: readonly Setting[] = [
     type: 'string',
     arg: '[HOST:]PORT',
     help: 'admin HTTP API (127.0.0.1 unless a host)',
+    default: 'off',
+  },
+  {
+    key: 'adminTokenFile',
+    flag: 'admin-token-file',
+    env: 'PICOP_PROXY_ADMIN_TOKEN_FILE',
+    type: 'string',
+    arg: 'FILE',
+    help: 'bearer token the admin API requires (or $PICOP_PROXY_ADMIN_TOKEN)',
+    default: 'off',
+  },
+  {
+    key: 'adminInsecure',
+    flag: 'admin-insecure',
+    env: 'PICOP_PROXY_ADMIN_INSECURE',
+    type: 'boolean',
+    help: 'allow the admin API on a non-loopback address without a token',
+    default: 'off',
+  },
+  {
+    key: 'adminTlsCert',
+    flag: 'admin-tls-cert',
+    env: 'PICOP_PROXY_ADMIN_TLS_CERT',
+    type: 'string',
+    arg: 'FILE',
+    help: 'serve the admin API over HTTPS with this certificate (PEM)',
+    default: 'off',
+  },
+  {
+    key: 'adminTlsKey',
+    flag: 'admin-tls-key',
+    env: 'PICOP_PROXY_ADMIN_TLS_KEY',
+    type: 'string',
+    arg: 'FILE',
+    help: "the certificate's key (PEM)",
+    default: 'off',
+  },
+  {
+    key: 'controllerUrl',
+    flag: 'controller-url',
+    env: 'PICOP_PROXY_CONTROLLER_URL',
+    type: 'string',
+    arg: 'URL',
+    help: "register with the authors' controller (PUT URL/proxy/ID/activate, every 2 s until it succeeds)",
+    default: 'off',
+  },
+  {
+    key: 'id',
+    flag: 'id',
+    env: 'PICOP_PROXY_ID',
+    type: 'string',
+    arg: 'ID',
+    help: "this proxy's id at the controller",
     default: 'off',
   },
   {

@@ -1,8 +1,12 @@
 export type { Address } from './address.js';
 export { formatAddress, parseAddress } from './address.js';
+export type { AdminOptions } from './admin.js';
 export { createAdminServer } from './admin.js';
 export type { ProxyConfig } from './config.js';
 export { loadConfig } from './config.js';
+export type { ControllerRegistration } from './controller.js';
+export { registerWithController } from './controller.js';
 export type { ProxyOptions, ProxyStatsSnapshot } from './PicopProxy.js';
 export { createProxy, PicopProxy } from './PicopProxy.js';
+export { RoutesFile } from './RoutesFile.js';
 export { RouteTable } from './RouteTable.js';

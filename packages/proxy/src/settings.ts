@@ -272,3 +272,24 @@ export function routesValue(raw: unknown, where: string): Record<string, string>
   }
   return raw as Record<string, string>;
 }
+
+/**
+ * A secret from `file` (trimmed) if given, else from the environment variable `variable`, else
+ * none. Throws `ERR_PICOP_INVALID_ARG` naming `flag` for a file that cannot be read or is empty.
+ */
+export function readSecret(
+  file: string | undefined,
+  variable: string,
+  env: NodeJS.ProcessEnv,
+  flag: string,
+): string | undefined {
+  if (file === undefined) return env[variable] || undefined;
+  let secret: string;
+  try {
+    secret = readFileSync(file, 'utf8').trim();
+  } catch (err) {
+    throw bad(`${flag}: cannot read ${file}: ${(err as Error).message}`);
+  }
+  if (secret === '') throw bad(`${flag}: ${file} is empty`);
+  return secret;
+}
