@@ -1,7 +1,6 @@
 import { createHmac } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
-import { PicopError } from '@picop/codec';
-import { envIdProblem } from '@picop/propagator';
+import { envIdProblem, PicopError } from '@picop/codec';
 import { equalSecret } from '@picop/proxy/internal';
 
 /** Where the gateway reads a request's Env-Id, and who may leave the baseline. */

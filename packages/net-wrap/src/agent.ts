@@ -2,7 +2,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { Duplex } from 'node:stream';
 import { context, type TextMapPropagator } from '@opentelemetry/api';
-import type { Dialect } from '@picop/codec';
+import { type Dialect, PICOP_GO_PREFIX_LENGTH, SPEC_PREFIX_LENGTH } from '@picop/codec';
 import { headerForContext } from '@picop/propagator';
 import { connect, connectTls } from './client.js';
 
@@ -27,7 +27,7 @@ function poolName(base: string, options: WithHeader, picop: PicopAgentOptions): 
     options[HEADER] = header;
   }
   // Readable pool names: "host:port::picop=Env-Id:feature-1".
-  const prefix = picop.dialect === 'picop-go' ? 14 : 15;
+  const prefix = picop.dialect === 'picop-go' ? PICOP_GO_PREFIX_LENGTH : SPEC_PREFIX_LENGTH;
   return `${base}:picop=${header.length > prefix ? header.toString('latin1', prefix) : ''}`;
 }
 

@@ -1,8 +1,7 @@
 /** TCP keep-alive initial delay of the sockets `connect` opens, unless told otherwise. */
 export const DEFAULT_KEEP_ALIVE_INITIAL_DELAY_MS = 30_000;
 
-/** How long a receiver waits for a complete header. */
-export const DEFAULT_HEADER_TIMEOUT_MS = 5_000;
+export { DEFAULT_HEADER_TIMEOUT_MS } from '@picop/codec';
 
 /** Most per-context clients a `ContextPools` holds. */
 export const DEFAULT_MAX_POOLS = 32;

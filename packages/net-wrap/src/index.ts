@@ -11,8 +11,6 @@ export {
   DEFAULT_MAX_POOLS,
   ENV_ID_VARIABLE,
 } from './constants.js';
-export type { HeaderReaderOptions, HeaderReadResult } from './HeaderReader.js';
-export { HeaderReader } from './HeaderReader.js';
 export type { ReadHeaderOptions } from './readHeader.js';
 export { readHeader } from './readHeader.js';
 export type { AcceptPicopOptions } from './server.js';

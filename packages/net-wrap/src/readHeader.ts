@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import type { PicopFields } from '@picop/codec';
+import { HeaderReader, type HeaderReaderOptions, type HeaderReadResult } from '@picop/codec';
 import { DEFAULT_HEADER_TIMEOUT_MS } from './constants.js';
-import { HeaderReader, type HeaderReaderOptions, type HeaderReadResult } from './HeaderReader.js';
 
 /** Options of {@link readHeader}. */
 export interface ReadHeaderOptions extends HeaderReaderOptions {

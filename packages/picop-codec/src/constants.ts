@@ -31,3 +31,6 @@ export const PICOP_GO_MAX_LENGTH = 0xff;
 /** Bytes before the context: signature, version and length (2 bytes in the spec, 1 in picop-go). */
 export const SPEC_PREFIX_LENGTH = 15;
 export const PICOP_GO_PREFIX_LENGTH = 14;
+
+/** How long a receiver waits for a complete header, by default, in ms. */
+export const DEFAULT_HEADER_TIMEOUT_MS = 5_000;

@@ -6,14 +6,13 @@ import {
   type TextMapPropagator,
   type TextMapSetter,
 } from '@opentelemetry/api';
-import { PicopError } from '@picop/codec';
+import { envIdProblem, PicopError } from '@picop/codec';
 import {
   DEFAULT_BAGGAGE_KEY,
   DEFAULT_FIELD_NAME,
   DEFAULT_MAX_ENV_ID_LENGTH,
   MAX_ENV_ID_LENGTH,
 } from './constants.js';
-import { envIdProblem } from './env-id.js';
 
 /** Options of {@link EnvIdPropagator}. */
 export interface EnvIdPropagatorOptions {

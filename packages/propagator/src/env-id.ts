@@ -1,28 +1,6 @@
 import { type Context, context, propagation } from '@opentelemetry/api';
-import { PicopError } from '@picop/codec';
-import { DEFAULT_BAGGAGE_KEY, MAX_ENV_ID_LENGTH } from './constants.js';
-
-/**
- * Why `value` is not a valid Env-Id, or `undefined` when it is: 1 to {@link MAX_ENV_ID_LENGTH}
- * visible ASCII characters (0x21-0x7E). CR, LF, NUL, spaces and non-ASCII characters are refused,
- * so an Env-Id can never add a field to a PiCoP header or a line to a log. This one rule is shared
- * by `getEnvId`, `setEnvId`, the wrappers' pools and the proxy's routes, so an Env-Id that any
- * `EnvIdPropagator` accepted is never read as "none" further on.
- */
-export function envIdProblem(value: unknown): string | undefined {
-  if (typeof value !== 'string') return `is a ${typeof value}, not a string`;
-  if (value.length === 0) return 'is empty';
-  if (value.length > MAX_ENV_ID_LENGTH) {
-    return `is ${value.length} characters, over the ${MAX_ENV_ID_LENGTH} an Env-Id may have`;
-  }
-  for (let i = 0; i < value.length; i++) {
-    const c = value.charCodeAt(i);
-    if (c < 0x21 || c > 0x7e) {
-      return `has character ${c.toString(16).padStart(2, '0')} (hex) at index ${i}; only visible ASCII is allowed`;
-    }
-  }
-  return undefined;
-}
+import { envIdProblem, PicopError } from '@picop/codec';
+import { DEFAULT_BAGGAGE_KEY } from './constants.js';
 
 /**
  * The Env-Id of a context (its baggage entry `env-id`), or `undefined` when it has none or the

@@ -1,3 +1,4 @@
+export { envIdProblem } from '@picop/codec';
 export {
   DEFAULT_BAGGAGE_KEY,
   DEFAULT_FIELD_NAME,
@@ -6,7 +7,7 @@ export {
 } from './constants.js';
 export type { EnvIdPropagatorOptions } from './EnvIdPropagator.js';
 export { EnvIdPropagator } from './EnvIdPropagator.js';
-export { envIdProblem, getEnvId, setEnvId, withEnvId } from './env-id.js';
+export { getEnvId, setEnvId, withEnvId } from './env-id.js';
 export type { HeaderForContextOptions } from './picop-carrier.js';
 export {
   contextFromFields,

@@ -1,11 +1,24 @@
 import net from 'node:net';
-import { type Dialect, encodeHeader, isPicopError, PicopError } from '@picop/codec';
-import { DEFAULT_HEADER_TIMEOUT_MS, HeaderReader, type HeaderReadResult } from '@picop/net-wrap';
-import type { Logger } from 'pino';
+import {
+  DEFAULT_HEADER_TIMEOUT_MS,
+  type Dialect,
+  encodeHeader,
+  HeaderReader,
+  type HeaderReadResult,
+  isPicopError,
+  PicopError,
+} from '@picop/codec';
 import { type Address, formatAddress, parseAddress } from './address.js';
 import { type LabelStats, ProxyStats } from './ProxyStats.js';
 import { RoutesFile } from './RoutesFile.js';
 import { RouteTable } from './RouteTable.js';
+
+/** What the proxy logs with: pino's logger fits, and so does a small adapter of any other. */
+export interface ProxyLogger {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
 
 /** Options of {@link createProxy}. */
 export interface ProxyOptions {
@@ -62,8 +75,8 @@ export interface ProxyOptions {
    * @default 0
    */
   idleTimeoutMs?: number;
-  /** A pino logger. Per connection lines at debug, failures at info. @default none */
-  logger?: Logger;
+  /** A logger (pino's fits). Per connection lines at debug, failures at info. @default none */
+  logger?: ProxyLogger;
 }
 
 /** Numbers of {@link PicopProxy.stats}. */
@@ -99,7 +112,7 @@ export class PicopProxy {
   readonly #server: net.Server;
   readonly #stats = new ProxyStats();
   readonly #relays = new Set<Relay>();
-  readonly #log: Logger | undefined;
+  readonly #log: ProxyLogger | undefined;
   #closing: Promise<void> | undefined;
   /** Called whenever a relay ends while closing. */
   #onRelayEnd: (() => void) | undefined;

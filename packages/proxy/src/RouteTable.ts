@@ -1,5 +1,4 @@
-import { PicopError } from '@picop/codec';
-import { envIdProblem } from '@picop/propagator';
+import { envIdProblem, PicopError } from '@picop/codec';
 import { type Address, formatAddress, parseAddress } from './address.js';
 
 /**

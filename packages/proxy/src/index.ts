@@ -6,7 +6,7 @@ export type { ProxyConfig } from './config.js';
 export { loadConfig } from './config.js';
 export type { ControllerRegistration } from './controller.js';
 export { registerWithController } from './controller.js';
-export type { ProxyOptions, ProxyStatsSnapshot } from './PicopProxy.js';
+export type { ProxyLogger, ProxyOptions, ProxyStatsSnapshot } from './PicopProxy.js';
 export { createProxy, PicopProxy } from './PicopProxy.js';
 export { RoutesFile } from './RoutesFile.js';
 export { RouteTable } from './RouteTable.js';

@@ -1,11 +1,9 @@
-import {
-  type Dialect,
-  HeaderDecoder,
-  matchSignature,
-  PicopError,
-  type PicopFields,
-  SIGNATURE,
-} from '@picop/codec';
+import { SIGNATURE } from './constants.js';
+import { matchSignature } from './decode.js';
+import { HeaderDecoder } from './HeaderDecoder.js';
+import type { Dialect } from './options.js';
+import { PicopError } from './PicopError.js';
+import type { PicopFields } from './PicopFields.js';
 
 /** Options of {@link HeaderReader}. */
 export interface HeaderReaderOptions {
@@ -34,7 +32,7 @@ export interface HeaderReadResult {
 }
 
 /**
- * The header reading of {@link readHeader} without a socket: feed it the stream's first chunks
+ * The header reading of a receiver, without a socket: feed it the stream's first chunks
  * until it decides. For servers that read sockets through `onread` into a reused buffer; the
  * reader keeps copies of what it holds, never the chunks given to it.
  *

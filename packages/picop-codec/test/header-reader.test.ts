@@ -1,8 +1,16 @@
-import { encodeHeader, PicopFields } from '@picop/codec';
-import { HeaderReader, type HeaderReaderOptions, type HeaderReadResult } from '@picop/net-wrap';
+import {
+  encodeHeader,
+  HeaderReader,
+  type HeaderReaderOptions,
+  type HeaderReadResult,
+  PicopFields,
+} from '@picop/codec';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { HEADER_FEATURE_1 } from './helpers.js';
+import { hex, SIG_HEX } from './helpers.js';
+
+/** The spec's header of `Env-Id: feature-1`. */
+const HEADER_FEATURE_1 = Buffer.concat([hex(`${SIG_HEX}010010`), Buffer.from('Env-Id:feature-1')]);
 
 const APP = Buffer.from('PING\r\n');
 
