@@ -40,6 +40,18 @@ export default defineConfig({
         },
         extends: true,
       },
+      // The proxy's relay tests again on its portable read path (plain 'data' events).
+      {
+        resolve: { alias },
+        test: {
+          name: 'proxy-portable',
+          include: [
+            'packages/proxy/test/{robustness,routes-by-env-id,hardening,read-path}.test.ts',
+          ],
+          env: { PICOP_PROXY_RELAY: 'portable' },
+        },
+        extends: true as const,
+      },
       ...otherMajors.map(({ name, module, tests }) => ({
         resolve: {
           alias: [

@@ -12,6 +12,7 @@ import { type Address, formatAddress, parseAddress } from './address.js';
 import { type LabelStats, ProxyStats } from './ProxyStats.js';
 import { RoutesFile } from './RoutesFile.js';
 import { RouteTable } from './RouteTable.js';
+import { connectReading, owned, readAccepted } from './read-path.js';
 
 /** What the proxy logs with: pino's logger fits, and so does a small adapter of any other. */
 export interface ProxyLogger {
@@ -207,7 +208,9 @@ export class PicopProxy {
   #accept(accepted: net.Socket): void {
     const o = this.#options;
     // Reads start once the relay below exists: the callback runs on a later event-loop turn.
-    const client = adopt(accepted, (n) => this.#fromClient(relay, n));
+    const client = readAccepted(accepted, (chunk, isOwned) =>
+      this.#fromClient(relay, chunk, isOwned),
+    );
     const relay: Relay = {
       client,
       reader: new HeaderReader({
@@ -250,17 +253,17 @@ export class PicopProxy {
     });
   }
 
-  /** Bytes from the client, in the shared read buffer: copied on before the next read reuses it. */
-  #fromClient(relay: Relay, n: number): boolean {
+  /** Bytes from the client; false pauses reading it until the destination drains. */
+  #fromClient(relay: Relay, chunk: Buffer, isOwned: boolean): boolean {
     const { destination, reader } = relay;
     if (destination !== undefined) {
-      relay.toDestination += n;
-      (relay.stats as LabelStats).bytesToDestination += n;
-      return destination.write(copyRead(n));
+      relay.toDestination += chunk.length;
+      (relay.stats as LabelStats).bytesToDestination += chunk.length;
+      return destination.write(owned(chunk, isOwned));
     }
     if (reader === undefined) return false;
     try {
-      const decided = reader.push(READ_BUFFER.subarray(0, n));
+      const decided = reader.push(chunk);
       return decided === undefined || this.#route(relay, decided);
     } catch (err) {
       this.#refuse(relay, err);
@@ -334,22 +337,21 @@ export class PicopProxy {
     relay.stats = stats;
     stats.active++;
     // Destination -> client through the shared read buffer, like the client's side.
-    const destination = net.connect({
-      host: target.host,
-      port: target.port,
-      noDelay: true,
-      allowHalfOpen: true,
-      keepAlive: true,
-      keepAliveInitialDelay: KEEP_ALIVE_INITIAL_DELAY_MS,
-      onread: {
-        buffer: READ_BUFFER,
-        callback: (n: number) => {
-          relay.toClient += n;
-          stats.bytesToClient += n;
-          return client.write(copyRead(n));
-        },
+    const destination = connectReading(
+      {
+        host: target.host,
+        port: target.port,
+        noDelay: true,
+        allowHalfOpen: true,
+        keepAlive: true,
+        keepAliveInitialDelay: KEEP_ALIVE_INITIAL_DELAY_MS,
       },
-    });
+      (chunk, isOwned) => {
+        relay.toClient += chunk.length;
+        stats.bytesToClient += chunk.length;
+        return client.write(owned(chunk, isOwned));
+      },
+    );
     const idleTimeoutMs = this.#options.idleTimeoutMs ?? 0;
     if (idleTimeoutMs > 0) {
       // Any byte either way is activity on both sockets (a read on one, a write on the other).
@@ -433,40 +435,6 @@ export class PicopProxy {
     stats.bytesToDestination += rest.length;
     return destination.write(Buffer.from(rest));
   }
-}
-
-/** Called with the number of bytes just read into {@link READ_BUFFER}; false pauses reading. */
-type OnRead = (n: number) => boolean;
-
-/**
- * The accepted socket's connection, re-wrapped in a socket that reads through `onread` into
- * {@link READ_BUFFER}: no buffer allocation, stream push or 'data' event per chunk. Node's
- * `net.Server` offers no `onread`, so this moves the handle (the server accepts paused, so
- * nothing was read yet) the way the server itself wraps a handle in a socket.
- */
-function adopt(accepted: net.Socket, callback: OnRead): net.Socket {
-  const husk = accepted as unknown as { _handle: unknown };
-  const handle = husk._handle;
-  husk._handle = null;
-  // Without its handle the husk closes alone, and the server stops counting it.
-  accepted.destroy();
-  return new net.Socket({
-    handle,
-    allowHalfOpen: true,
-    readable: true,
-    writable: true,
-    onread: { buffer: READ_BUFFER, callback },
-  } as net.SocketConstructorOpts);
-}
-
-// Reads run one at a time on the event loop, and every read is copied on before the next.
-const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
-
-/** The last read's `n` bytes, copied out of {@link READ_BUFFER} (pooled: 5x faster than `copyBytesFrom`). */
-function copyRead(n: number): Buffer {
-  const copy = Buffer.allocUnsafe(n);
-  READ_BUFFER.copy(copy, 0, 0, n);
-  return copy;
 }
 
 /** TCP keep-alive on both legs: the kernel finds a peer that vanished without FIN or RST. */

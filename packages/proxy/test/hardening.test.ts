@@ -1,3 +1,6 @@
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { readdirSync } from 'node:fs';
 import net from 'node:net';
 import { decodeHeader, encodeHeader } from '@picop/codec';
 import { connect } from '@picop/net-wrap';
@@ -134,4 +137,96 @@ describe('proxy hardening', () => {
     await closing;
     expect(proxy.connections).toBe(0);
   });
+});
+
+describe('proxy hardening, with real sockets gone', () => {
+  it('opens and closes 10,000 connections with no file descriptor left behind', async () => {
+    const fds = () => readdirSync('/proc/self/fd').length;
+    const before = fds();
+    const echo = await echoServer();
+    const proxy = createProxy({
+      listen: '127.0.0.1:0',
+      routes: { 'feature-1': `127.0.0.1:${echo.port}` },
+    });
+    const { port } = await proxy.listen();
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 16 }, async () => {
+        while (next++ < 10_000) {
+          const client = connect({ host: '127.0.0.1', port, fields: { 'Env-Id': 'feature-1' } });
+          const reply = readAll(client);
+          client.end('x');
+          if ((await reply) !== 'xbye') throw new Error('relay failed');
+        }
+      }),
+    );
+    // close() resolves once every relay has ended (and closes the listener).
+    await proxy.close(10_000);
+    echo.server.close();
+    await once(echo.server, 'close');
+    expect(fds()).toBeLessThanOrEqual(before);
+    expect(proxy.stats()).toMatchObject({ accepted: 10_000, failed: 0 });
+  }, 120_000);
+
+  const ipNetns = spawnSync('ip', ['netns', 'list']).status === 0;
+  it.runIf(ipNetns)(
+    'closes the relay of a client whose link was cut (no FIN, no RST) after the idle timeout',
+    async () => {
+      // A client in a network namespace behind a veth pair; cutting the pair silences it.
+      const id = `picop${process.pid}`;
+      const subnet = `10.231.${process.pid % 250}`;
+      const [hostIp, nsIp] = [`${subnet}.1`, `${subnet}.2`];
+      const ip = (...args: string[]) => execFileSync('ip', args);
+      removeNetns = () => {
+        spawnSync('ip', ['link', 'del', `${id}h`]);
+        spawnSync('ip', ['netns', 'del', id]);
+      };
+      ip('netns', 'add', id);
+      try {
+        ip('link', 'add', `${id}h`, 'type', 'veth', 'peer', 'name', `${id}n`);
+        ip('link', 'set', `${id}n`, 'netns', id);
+        ip('addr', 'add', `${hostIp}/30`, 'dev', `${id}h`);
+        ip('link', 'set', `${id}h`, 'up');
+        ip('netns', 'exec', id, 'ip', 'addr', 'add', `${nsIp}/30`, 'dev', `${id}n`);
+        ip('netns', 'exec', id, 'ip', 'link', 'set', `${id}n`, 'up');
+
+        let closedAtEcho: () => void = () => {};
+        const echoClosed = new Promise<void>((resolve) => {
+          closedAtEcho = resolve;
+        });
+        const echo = net.createServer((socket) => {
+          socket.on('data', (d) => socket.write(d));
+          socket.on('error', () => {});
+          socket.on('close', () => closedAtEcho());
+        });
+        await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', resolve));
+        const proxy = createProxy({
+          listen: `${hostIp}:0`,
+          routes: { 'feature-1': `127.0.0.1:${(echo.address() as net.AddressInfo).port}` },
+          idleTimeoutMs: 500,
+        });
+        const { port } = await proxy.listen();
+        const header = encodeHeader({ 'Env-Id': 'feature-1' }).toString('hex');
+        const script = `const s = require('net').connect(${port}, '${hostIp}'); s.write(Buffer.from('${header}', 'hex')); s.write('hi'); s.on('data', () => console.log('echoed'));`;
+        const child = spawn('ip', ['netns', 'exec', id, process.execPath, '-e', script], {
+          stdio: ['ignore', 'pipe', 'inherit'],
+        });
+        await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
+        expect(proxy.connections).toBe(1);
+        // The link goes: nothing more reaches the proxy from that client, not even a RST.
+        ip('link', 'del', `${id}h`);
+        child.kill('SIGKILL');
+        await echoClosed;
+        // close() resolves once the relay has ended; a relay still open would hold it 60 s.
+        await proxy.close(60_000);
+        expect(proxy.stats().byEnv['feature-1']?.failed).toEqual({ idle_timeout: 1 });
+        echo.close();
+      } finally {
+        removeNetns();
+      }
+    },
+  );
+  // Also when the test times out (its finally then never runs).
+  let removeNetns = () => {};
+  afterAll(() => removeNetns());
 });
