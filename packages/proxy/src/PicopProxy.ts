@@ -8,6 +8,7 @@ import {
   isPicopError,
   PicopError,
 } from '@picop/codec';
+import type { Registry } from 'prom-client';
 import { type Address, formatAddress, parseAddress } from './address.js';
 import { type LabelStats, ProxyStats } from './ProxyStats.js';
 import { RoutesFile } from './RoutesFile.js';
@@ -78,6 +79,11 @@ export interface ProxyOptions {
   idleTimeoutMs?: number;
   /** A logger (pino's fits). Per connection lines at debug, failures at info. @default none */
   logger?: ProxyLogger;
+  /**
+   * prom-client registry for the proxy's metrics (`picop_proxy_*`).
+   * @default a registry of the proxy's own
+   */
+  registry?: Registry;
 }
 
 /** Numbers of {@link PicopProxy.stats}. */
@@ -111,7 +117,7 @@ export class PicopProxy {
   readonly #options: ProxyOptions;
   readonly #listenAddress: Address;
   readonly #server: net.Server;
-  readonly #stats = new ProxyStats();
+  readonly #stats: ProxyStats;
   readonly #relays = new Set<Relay>();
   readonly #log: ProxyLogger | undefined;
   #closing: Promise<void> | undefined;
@@ -120,6 +126,7 @@ export class PicopProxy {
 
   constructor(options: ProxyOptions) {
     this.#options = options;
+    this.#stats = new ProxyStats(options.registry);
     this.#listenAddress = parseAddress(options.listen, '`listen`', { allowPortZero: true });
     this.routes = new RouteTable(options.routes, options.defaultRoute);
     this.#log = options.logger;
@@ -171,9 +178,14 @@ export class PicopProxy {
     return { ...this.#stats.totals(), byEnv: Object.fromEntries(this.#stats.byLabel) };
   }
 
-  /** Prometheus text of the counters. */
-  metrics(): string {
-    return this.#stats.toPrometheus();
+  /** The prom-client registry holding the proxy's metrics. */
+  get registry(): Registry {
+    return this.#stats.registry;
+  }
+
+  /** Prometheus text of the registry's metrics. */
+  metrics(): Promise<string> {
+    return this.#stats.registry.metrics();
   }
 
   /** Connections open now. */

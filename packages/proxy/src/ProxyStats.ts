@@ -1,3 +1,5 @@
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+
 /** Counters of one label (an Env-Id with a route, or `_default` / `_plain` / `_unknown`). */
 export interface LabelStats {
   accepted: number;
@@ -7,20 +9,91 @@ export interface LabelStats {
   bytesToClient: number;
 }
 
-const HEADER_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5];
-
 /**
- * What the proxy counts. Labels are bounded: an Env-Id is a label only if it has a route, so
- * random Env-Ids cannot grow the metrics.
+ * What the proxy counts. Plain numbers on the data path; prom-client reads them when scraped.
+ * Labels are bounded: an Env-Id is a label only if it has a route, so random Env-Ids cannot grow
+ * the metrics.
  */
 export class ProxyStats {
   readonly byLabel = new Map<string, LabelStats>();
-  readonly headerBuckets = HEADER_BUCKETS.map(() => 0);
-  headerSeconds = 0;
-  headerCount = 0;
   /** Routes-file reloads that applied, and that failed (the last good routes kept). */
   routesReloads = 0;
   routesReloadFailures = 0;
+  readonly registry: Registry;
+  readonly #headerSeconds: Histogram;
+
+  constructor(registry: Registry = new Registry()) {
+    this.registry = registry;
+    const registers = [registry];
+    const rows = () => [...this.byLabel];
+    const counter = (
+      name: string,
+      help: string,
+      labelNames: string[],
+      values: () => Array<[Record<string, string>, number]>,
+    ) =>
+      new Counter({
+        name,
+        help,
+        labelNames,
+        registers,
+        collect() {
+          this.reset();
+          for (const [labels, value] of values()) this.inc(labels, value);
+        },
+      });
+    counter(
+      'picop_proxy_connections_accepted_total',
+      'Connections accepted, by Env-Id route.',
+      ['env'],
+      () => rows().map(([env, s]) => [{ env }, s.accepted]),
+    );
+    new Gauge({
+      name: 'picop_proxy_connections_active',
+      help: 'Connections open now.',
+      labelNames: ['env'],
+      registers,
+      collect: function (this: Gauge) {
+        this.reset();
+        for (const [env, s] of rows()) this.set({ env }, s.active);
+      },
+    });
+    counter(
+      'picop_proxy_connections_failed_total',
+      'Connections closed on an error, by reason.',
+      ['env', 'reason'],
+      () =>
+        rows().flatMap(([env, s]) =>
+          Object.entries(s.failed).map(([reason, n]): [Record<string, string>, number] => [
+            { env, reason },
+            n,
+          ]),
+        ),
+    );
+    counter('picop_proxy_bytes_total', 'Bytes relayed, by direction.', ['env', 'direction'], () =>
+      rows().flatMap(
+        ([env, s]): Array<[Record<string, string>, number]> => [
+          [{ env, direction: 'to_destination' }, s.bytesToDestination],
+          [{ env, direction: 'to_client' }, s.bytesToClient],
+        ],
+      ),
+    );
+    counter('picop_proxy_routes_reloads_total', 'Routes-file reloads applied.', [], () => [
+      [{}, this.routesReloads],
+    ]);
+    counter(
+      'picop_proxy_routes_reload_failures_total',
+      'Routes-file reloads refused (bad file): the last good routes stay.',
+      [],
+      () => [[{}, this.routesReloadFailures]],
+    );
+    this.#headerSeconds = new Histogram({
+      name: 'picop_proxy_header_read_seconds',
+      help: 'Time from accept to a complete PiCoP header.',
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
+      registers,
+    });
+  }
 
   label(label: string): LabelStats {
     let stats = this.byLabel.get(label);
@@ -37,11 +110,7 @@ export class ProxyStats {
   }
 
   observeHeader(seconds: number): void {
-    this.headerSeconds += seconds;
-    this.headerCount++;
-    for (let i = 0; i < HEADER_BUCKETS.length; i++) {
-      if (seconds <= (HEADER_BUCKETS[i] as number)) this.headerBuckets[i]!++;
-    }
+    this.#headerSeconds.observe(seconds);
   }
 
   /** Totals over every label. */
@@ -56,73 +125,4 @@ export class ProxyStats {
     }
     return t;
   }
-
-  /** Prometheus text exposition format. */
-  toPrometheus(): string {
-    const lines: string[] = [];
-    const family = (name: string, type: string, help: string, samples: Array<[string, number]>) => {
-      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
-      for (const [labels, value] of samples) lines.push(`${name}${labels} ${value}`);
-    };
-    const env = (label: string) => `env="${escapeLabel(label)}"`;
-    const rows = [...this.byLabel];
-    family(
-      'picop_proxy_connections_accepted_total',
-      'counter',
-      'Connections accepted, by Env-Id route.',
-      rows.map(([l, s]) => [`{${env(l)}}`, s.accepted]),
-    );
-    family(
-      'picop_proxy_connections_active',
-      'gauge',
-      'Connections open now.',
-      rows.map(([l, s]) => [`{${env(l)}}`, s.active]),
-    );
-    family(
-      'picop_proxy_connections_failed_total',
-      'counter',
-      'Connections closed on an error, by reason.',
-      rows.flatMap(([l, s]) =>
-        Object.entries(s.failed).map(([reason, n]): [string, number] => [
-          `{${env(l)},reason="${escapeLabel(reason)}"}`,
-          n,
-        ]),
-      ),
-    );
-    family(
-      'picop_proxy_bytes_total',
-      'counter',
-      'Bytes relayed, by direction.',
-      rows.flatMap(
-        ([l, s]): Array<[string, number]> => [
-          [`{${env(l)},direction="to_destination"}`, s.bytesToDestination],
-          [`{${env(l)},direction="to_client"}`, s.bytesToClient],
-        ],
-      ),
-    );
-    family('picop_proxy_routes_reloads_total', 'counter', 'Routes-file reloads applied.', [
-      ['', this.routesReloads],
-    ]);
-    family(
-      'picop_proxy_routes_reload_failures_total',
-      'counter',
-      'Routes-file reloads refused (bad file): the last good routes stay.',
-      [['', this.routesReloadFailures]],
-    );
-    lines.push(
-      '# HELP picop_proxy_header_read_seconds Time from accept to a complete PiCoP header.',
-    );
-    lines.push('# TYPE picop_proxy_header_read_seconds histogram');
-    for (const [i, le] of HEADER_BUCKETS.entries()) {
-      lines.push(`picop_proxy_header_read_seconds_bucket{le="${le}"} ${this.headerBuckets[i]}`);
-    }
-    lines.push(`picop_proxy_header_read_seconds_bucket{le="+Inf"} ${this.headerCount}`);
-    lines.push(`picop_proxy_header_read_seconds_sum ${this.headerSeconds}`);
-    lines.push(`picop_proxy_header_read_seconds_count ${this.headerCount}`);
-    return `${lines.join('\n')}\n`;
-  }
-}
-
-function escapeLabel(value: string): string {
-  return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
 }

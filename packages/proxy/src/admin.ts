@@ -2,6 +2,7 @@ import { timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 import { isPicopError } from '@picop/codec';
+import { Counter } from 'prom-client';
 import { type Address, formatAddress } from './address.js';
 import type { PicopProxy } from './PicopProxy.js';
 import { RouteTable } from './RouteTable.js';
@@ -63,7 +64,16 @@ export function equalSecret(given: string, expected: string): boolean {
  * admin.listen(9001, '127.0.0.1');
  */
 export function createAdminServer(proxy: PicopProxy, options: AdminOptions = {}): http.Server {
-  const counters = { unauthorized: 0 };
+  const unauthorized =
+    (proxy.registry.getSingleMetric('picop_proxy_admin_unauthorized_total') as
+      | Counter
+      | undefined) ??
+    new Counter({
+      name: 'picop_proxy_admin_unauthorized_total',
+      help: 'Admin API requests refused for a missing or wrong token.',
+      registers: [proxy.registry],
+    });
+  const counters = { unauthorized };
   const listener: http.RequestListener = (req, res) => {
     authorize(req, options.token, counters)
       .then(() => handle(proxy, req, counters))
@@ -104,7 +114,7 @@ async function authorize(
   if (req.method === 'GET' && (path === '/healthz' || path === '/metrics')) return;
   const given = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '')?.[1]?.trim();
   if (given !== undefined && equalSecret(given, token)) return;
-  counters.unauthorized++;
+  counters.unauthorized.inc();
   throw new HttpError(401, 'ERR_UNAUTHORIZED', 'A valid "Authorization: Bearer" token is needed');
 }
 
@@ -115,7 +125,7 @@ interface Reply {
 }
 
 interface Counters {
-  unauthorized: number;
+  unauthorized: Counter;
 }
 
 async function handle(
@@ -137,12 +147,7 @@ async function handle(
   }
   if (resource === 'metrics' && envId === undefined) {
     allow(method, ['GET']);
-    const admin = `# HELP picop_proxy_admin_unauthorized_total Admin API requests refused for a missing or wrong token.\n# TYPE picop_proxy_admin_unauthorized_total counter\npicop_proxy_admin_unauthorized_total ${counters.unauthorized}\n`;
-    return {
-      status: 200,
-      body: proxy.metrics() + admin,
-      type: 'text/plain; version=0.0.4; charset=utf-8',
-    };
+    return { status: 200, body: await proxy.metrics(), type: proxy.registry.contentType };
   }
   if (resource === 'routes') {
     if (envId === undefined) {

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PicopError } from '@picop/codec';
 import { type Logger, pino } from 'pino';
+import { collectDefaultMetrics } from 'prom-client';
 import { formatAddress } from './address.js';
 import { createAdminServer } from './admin.js';
 import { loadConfig, USAGE } from './config.js';
@@ -75,6 +76,8 @@ async function main(): Promise<void> {
         };
   const logger = pino({ name: 'picop-proxy', level: logLevel });
   const proxy = createProxy({ ...options, logger });
+  // Process, file-descriptor, memory, GC and event-loop metrics, next to the proxy's.
+  collectDefaultMetrics({ register: proxy.registry });
   const address = await proxy.listen();
   const adminServer = admin === undefined ? undefined : createAdminServer(proxy, { token, tls });
   let adminAddress: string | undefined;

@@ -81,6 +81,11 @@ describe('picop-proxy command', () => {
       default: '127.0.0.1:1',
       routes: { 'feature-1': `127.0.0.1:${echo.port}` },
     });
+    // The proxy's metrics, with Node's process metrics (prom-client) next to them.
+    const metrics = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
+    expect(metrics).toContain('picop_proxy_connections_accepted_total{env="feature-1"} 1');
+    expect(metrics).toContain('process_open_fds');
+    expect(metrics).toContain('nodejs_eventloop_lag_seconds');
     const exited = new Promise((r) => child.on('exit', r));
     child.kill('SIGTERM');
     expect(await exited).toBe(0);

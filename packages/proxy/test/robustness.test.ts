@@ -53,7 +53,7 @@ describe('proxy robustness', () => {
     client.write('data');
     expect(await readAll(client)).toBe('');
     expect(proxy.stats().byEnv.gone?.failed).toEqual({ connect_error: 1 });
-    expect(proxy.metrics()).toContain(
+    expect(await proxy.metrics()).toContain(
       'picop_proxy_connections_failed_total{env="gone",reason="connect_error"} 1',
     );
   });

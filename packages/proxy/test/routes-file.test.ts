@@ -67,7 +67,7 @@ describe('routes file', () => {
     expect(answers.length).toBeGreaterThan(100);
     const seen = new Set(answers);
     expect([...seen].sort()).toEqual(['A', 'B']);
-    expect(proxy.metrics()).toContain('picop_proxy_routes_reloads_total 100');
+    expect(await proxy.metrics()).toContain('picop_proxy_routes_reloads_total 100');
     expect(proxy.stats().byEnv.x?.failed).toEqual({});
   });
 
@@ -110,7 +110,7 @@ describe('routes file', () => {
     expect(await readAll(connect({ host: '127.0.0.1', port, fields: { 'Env-Id': 'x' } }))).toBe(
       'A',
     );
-    expect(proxy.metrics()).toContain('picop_proxy_routes_reload_failures_total 3');
+    expect(await proxy.metrics()).toContain('picop_proxy_routes_reload_failures_total 3');
   });
 
   it('refuses a bad file at start, and routes given twice', () => {
