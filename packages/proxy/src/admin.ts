@@ -73,10 +73,9 @@ export function createAdminServer(proxy: PicopProxy, options: AdminOptions = {})
       help: 'Admin API requests refused for a missing or wrong token.',
       registers: [proxy.registry],
     });
-  const counters = { unauthorized };
   const listener: http.RequestListener = (req, res) => {
-    authorize(req, options.token, counters)
-      .then(() => handle(proxy, req, counters))
+    authorize(req, options.token, unauthorized)
+      .then(() => handle(proxy, req))
       .then(({ status, body, type }) => {
         if (body === undefined) res.writeHead(status);
         else res.writeHead(status, { 'content-type': type ?? 'application/json' });
@@ -107,14 +106,14 @@ export function createAdminServer(proxy: PicopProxy, options: AdminOptions = {})
 async function authorize(
   req: http.IncomingMessage,
   token: string | undefined,
-  counters: Counters,
+  unauthorized: Counter,
 ): Promise<void> {
   if (token === undefined) return;
   const path = new URL(req.url ?? '/', 'http://admin').pathname;
   if (req.method === 'GET' && (path === '/healthz' || path === '/metrics')) return;
   const given = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '')?.[1]?.trim();
   if (given !== undefined && equalSecret(given, token)) return;
-  counters.unauthorized.inc();
+  unauthorized.inc();
   throw new HttpError(401, 'ERR_UNAUTHORIZED', 'A valid "Authorization: Bearer" token is needed');
 }
 
@@ -124,15 +123,7 @@ interface Reply {
   type?: string;
 }
 
-interface Counters {
-  unauthorized: Counter;
-}
-
-async function handle(
-  proxy: PicopProxy,
-  req: http.IncomingMessage,
-  counters: Counters,
-): Promise<Reply> {
+async function handle(proxy: PicopProxy, req: http.IncomingMessage): Promise<Reply> {
   const url = new URL(req.url ?? '/', 'http://admin');
   const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
   const method = req.method ?? 'GET';
