@@ -136,6 +136,15 @@ export const SETTINGS: readonly Setting[] = [
     default: '0',
   },
   {
+    key: 'maxConnections',
+    flag: 'max-connections',
+    env: 'PICOP_PROXY_MAX_CONNECTIONS',
+    type: 'integer',
+    min: 1,
+    help: 'most connections open at once; more are closed on accept',
+    default: 'unlimited',
+  },
+  {
     key: 'admin',
     flag: 'admin',
     env: 'PICOP_PROXY_ADMIN',

@@ -123,6 +123,21 @@ describe('proxy hardening', () => {
     );
   });
 
+  it('closes connections past maxConnections on accept, and counts them', async () => {
+    const { proxy, port } = await start({ maxConnections: 2 });
+    const open = [1, 2].map(() => {
+      const c = connect({ host: '127.0.0.1', port, fields: { 'Env-Id': 'feature-1' } });
+      c.write('x');
+      return new Promise<net.Socket>((resolve) => c.once('data', () => resolve(c)));
+    });
+    const clients = await Promise.all(open);
+    const third = connect({ host: '127.0.0.1', port, fields: { 'Env-Id': 'feature-1' } });
+    expect(await readAll(third)).toBe('');
+    expect(proxy.stats().byEnv._unknown?.failed).toEqual({ max_connections: 1 });
+    expect(proxy.connections).toBe(2);
+    for (const c of clients) c.destroy();
+  });
+
   it('close() waits for an open connection, and resolves when it ends', async () => {
     const { proxy, port } = await start();
     const client = connect({ host: '127.0.0.1', port, fields: { 'Env-Id': 'feature-1' } });

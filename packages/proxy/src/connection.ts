@@ -1,0 +1,190 @@
+import type net from 'node:net';
+import {
+  DEFAULT_HEADER_TIMEOUT_MS,
+  encodeHeader,
+  HeaderReader,
+  type HeaderReadResult,
+  isPicopError,
+  PicopError,
+} from '@picop/codec';
+import { formatAddress } from './address.js';
+import type { ProxyLogger, ProxyOptions } from './PicopProxy.js';
+import type { ProxyStats } from './ProxyStats.js';
+import type { RouteTable } from './RouteTable.js';
+import { readAccepted } from './read-path.js';
+import { KEEP_ALIVE_INITIAL_DELAY_MS, Relay } from './relay.js';
+
+/** What a connection needs from its proxy. */
+export interface ConnectionContext {
+  options: ProxyOptions;
+  routes: RouteTable;
+  stats: ProxyStats;
+  log: ProxyLogger | undefined;
+  /** Called once, when the connection is over (refused, or both sides closed). */
+  onEnd(connection: Connection): void;
+}
+
+/**
+ * One accepted connection: its header phase (read the header within the timeout), its route
+ * (the Env-Id's destination, or the default), then its relay.
+ */
+export class Connection {
+  readonly client: net.Socket;
+  readonly #c: ConnectionContext;
+  readonly #started = performance.now();
+  #reader: HeaderReader | undefined;
+  #headerTimer: NodeJS.Timeout | undefined;
+  #relay: Relay | undefined;
+
+  constructor(accepted: net.Socket, c: ConnectionContext) {
+    this.#c = c;
+    const o = c.options;
+    this.#reader = new HeaderReader({
+      mode: o.header ?? 'required',
+      maxLength: o.maxHeaderBytes,
+      dialect: o.dialect,
+    });
+    // Reads start on a later event-loop turn, once this object is complete.
+    this.client = readAccepted(accepted, (chunk, isOwned) =>
+      this.#relay !== undefined ? this.#relay.fromClient(chunk, isOwned) : this.#header(chunk),
+    );
+    const client = this.client;
+    client.setKeepAlive(true, KEEP_ALIVE_INITIAL_DELAY_MS);
+    const timeoutMs = o.headerTimeoutMs ?? DEFAULT_HEADER_TIMEOUT_MS;
+    this.#headerTimer = setTimeout(() => {
+      if (this.#reader) this.#refuse(noHeaderError(this.#reader.bytesRead, timeoutMs));
+    }, timeoutMs);
+    client.on('end', () => {
+      if (this.#relay !== undefined) {
+        this.#relay.endFromClient();
+        return;
+      }
+      if (this.#reader === undefined) return;
+      try {
+        // A plain peer that sent nothing: connect it anyway, and pass its end on.
+        this.#route(this.#reader.end());
+        (this.#relay as Relay | undefined)?.endFromClient();
+      } catch (err) {
+        this.#refuse(err);
+      }
+    });
+    client.on('error', () => {});
+    client.on('close', () => {
+      if (this.#reader !== undefined) this.#refuse(this.#reader.closedError());
+    });
+  }
+
+  /** Closes both sides now (the end of a drain's grace). */
+  destroy(): void {
+    this.client.destroy();
+    this.#relay?.destroy();
+  }
+
+  /** A chunk of the header phase; false pauses reading the client. */
+  #header(chunk: Buffer): boolean {
+    if (this.#reader === undefined) return false;
+    try {
+      const decided = this.#reader.push(chunk);
+      return decided === undefined || this.#route(decided);
+    } catch (err) {
+      this.#refuse(err);
+      return false;
+    }
+  }
+
+  /** The header was bad, late or cut short: count it and close the client. */
+  #refuse(err: unknown): void {
+    this.#reader = undefined;
+    clearTimeout(this.#headerTimer);
+    const reason = isPicopError(err)
+      ? err.code.slice('ERR_PICOP_'.length).toLowerCase()
+      : 'client_error';
+    this.#c.stats.label('_unknown').accepted++;
+    this.#c.stats.fail('_unknown', reason);
+    this.#c.log?.info(
+      { peer: peer(this.client), reason, err: (err as Error).message },
+      'header refused',
+    );
+    this.client.destroy();
+    this.#c.onEnd(this);
+  }
+
+  /**
+   * Relays the client to the route of its Env-Id, sending `rest` on; returns false when the
+   * destination wants the client paused.
+   */
+  #route({ fields, rest }: HeaderReadResult): boolean {
+    this.#reader = undefined;
+    clearTimeout(this.#headerTimer);
+    const { options: o, routes, stats: all, log } = this.#c;
+    all.observeHeader((performance.now() - this.#started) / 1000);
+    const client = this.client;
+    const envId = fields?.get(o.fieldName ?? 'Env-Id');
+    const routed = envId === undefined ? undefined : routes.get(envId);
+    const target = routed ?? routes.default;
+    // Only Env-Ids with a route become metric labels.
+    const label =
+      routed !== undefined ? (envId as string) : fields === undefined ? '_plain' : '_default';
+    const stats = all.label(label);
+    stats.accepted++;
+    if (target === undefined || client.destroyed) {
+      all.fail(label, target === undefined ? 'no_route' : 'client_closed');
+      log?.info({ peer: peer(client), envId }, target === undefined ? 'no route' : 'client closed');
+      client.destroy();
+      this.#c.onEnd(this);
+      return false;
+    }
+    // Encoded before the destination is opened: a header this proxy accepted is re-sent within
+    // the same limit, or the connection is refused before anything else happens.
+    let header: Buffer | undefined;
+    if (o.propagate && fields !== undefined) {
+      try {
+        header = encodeHeader(fields, { dialect: o.dialect, maxLength: o.maxHeaderBytes });
+      } catch (err) {
+        this.#refuse(err);
+        return false;
+      }
+    }
+    stats.active++;
+    const destination = formatAddress(target);
+    this.#relay = new Relay(client, {
+      target,
+      header,
+      connectTimeoutMs: o.connectTimeoutMs ?? 5000,
+      idleTimeoutMs: o.idleTimeoutMs ?? 0,
+      onBytes: (direction, n) => {
+        if (direction === 'toClient') stats.bytesToClient += n;
+        else stats.bytesToDestination += n;
+      },
+      onDestinationError: (err) =>
+        log?.info({ envId, destination, code: err.code, err: err.message }, 'destination error'),
+      onClose: (result) => {
+        stats.active--;
+        if (result.failure !== undefined) all.fail(label, result.failure);
+        if (result.failure === 'idle_timeout') {
+          log?.info({ envId, destination, idleTimeoutMs: o.idleTimeoutMs }, 'idle timeout');
+        }
+        this.#c.onEnd(this);
+        log?.debug(
+          { envId, destination, ...result, ms: Math.round(performance.now() - this.#started) },
+          'connection closed',
+        );
+      },
+    });
+    return rest.length === 0 || this.#relay.fromClient(rest, false);
+  }
+}
+
+/** What a client that sent no (complete) header is told in the log: the proxy's own option. */
+function noHeaderError(bytesRead: number, timeoutMs: number): PicopError {
+  return new PicopError(
+    'ERR_PICOP_TIMEOUT',
+    bytesRead === 0
+      ? `No PiCoP header within ${timeoutMs} ms: the client sent nothing. A client whose server speaks first (MySQL) must send the header: is it wrapped by @picop/*? (--header-timeout)`
+      : `No complete PiCoP header within ${timeoutMs} ms (${bytesRead} bytes so far): is the client wrapped by @picop/*, or is it slow? (--header-timeout)`,
+  );
+}
+
+function peer(socket: net.Socket): string {
+  return `${socket.remoteAddress}:${socket.remotePort}`;
+}
