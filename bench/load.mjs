@@ -60,6 +60,21 @@ export function cpuMsOf(pid) {
   }
 }
 
+/** Resident memory of process `pid` in MB (and its children: nginx's workers), from /proc. */
+export function rssMbOf(pid) {
+  let children = [];
+  try {
+    children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter(Boolean);
+  } catch {}
+  let kb = 0;
+  for (const p of [pid, ...children.map(Number)]) {
+    try {
+      kb += Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${p}/status`, 'utf8'))?.[1] ?? 0);
+    } catch {}
+  }
+  return kb / 1024;
+}
+
 const children = new Set();
 process.on('exit', () => {
   for (const c of children) c.kill('SIGKILL');

@@ -10,6 +10,7 @@ import {
   closedLoop,
   cpuMsOf,
   env,
+  rssMbOf,
   startHaproxy,
   startNaiveRelay,
   startPicopProxy,
@@ -173,6 +174,7 @@ for (const [label, run] of CASES.filter(
       const cpuBefore = proxyCpuMs(target);
       const r = await run(target);
       r.proxyCpuUsPerOp = ((proxyCpuMs(target) - cpuBefore) * 1000) / r.ops;
+      r.rssMb = target.pids?.reduce((sum, pid) => sum + rssMbOf(pid), 0);
       const prev = best.get(target.name);
       if (!prev || r.opsPerSec > prev.opsPerSec) best.set(target.name, r);
     }
@@ -191,6 +193,7 @@ for (const [label, run] of CASES.filter(
       ha ? fmtRatio(r.opsPerSec / ha.opsPerSec) : 'n/a',
       Number.isNaN(r.proxyCpuUsPerOp) ? '' : r.proxyCpuUsPerOp.toFixed(1),
       ha && target.pids ? fmtRatio(r.proxyCpuUsPerOp / ha.proxyCpuUsPerOp) : '',
+      r.rssMb === undefined ? '' : r.rssMb.toFixed(0),
     ]);
   }
 }
@@ -207,6 +210,7 @@ table(
     'vs HAProxy',
     'proxy CPU µs/op',
     'CPU vs HAProxy',
+    'RSS MB (its processes)',
   ],
   rows,
 );

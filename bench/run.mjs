@@ -3,7 +3,17 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-const ALL = ['codec', 'propagator', 'proxy', 'mysql', 'redis', 'amqp', 'fetch', 'gateway'];
+const ALL = [
+  'codec',
+  'propagator',
+  'proxy',
+  'latency',
+  'mysql',
+  'redis',
+  'amqp',
+  'fetch',
+  'gateway',
+];
 const names = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ALL;
 let failed = false;
 for (const name of names) {
