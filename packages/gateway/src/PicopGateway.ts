@@ -8,13 +8,7 @@ import { setEnvId } from '@picop/propagator';
 import { type Address, formatAddress, parseAddress, RouteTable } from '@picop/proxy';
 import type { Dispatcher } from 'undici';
 import { GatewayMetrics, type GatewayMetricsOptions } from './metrics.js';
-import {
-  EnvIdSelector,
-  forwardedHeaders,
-  HOP_BY_HOP,
-  type Selection,
-  type SelectionOptions,
-} from './selection.js';
+import { EnvIdSelector, forwardedHeaders, HOP_BY_HOP, type SelectionOptions } from './selection.js';
 
 /** A small logger: pino's, console's, or none. */
 export interface GatewayLogger {
@@ -106,6 +100,10 @@ interface Target {
   dispatcher: Dispatcher;
   origin: string;
 }
+
+type Resolved =
+  | { envId: string | undefined; target: Target }
+  | { failed: { status: number; code: string; message: string }; outcome: string };
 
 /** The JSON body of every answer the gateway gives itself: `{"error":{"code","message"}}`. */
 function reply(res: http.ServerResponse, status: number, code: string, message: string): void {
@@ -238,8 +236,18 @@ export class PicopGateway {
     await this.#dispatcher.close();
   }
 
-  #select(req: http.IncomingMessage, res: http.ServerResponse | undefined): Selection {
+  /**
+   * Where a request goes: its Env-Id (after the checks) and that environment's dispatcher and
+   * origin; or the answer the gateway gives itself (an invalid Env-Id, no route, all pools busy).
+   */
+  #resolve(req: http.IncomingMessage): Resolved {
     const selection = this.#selector.select(req.headers);
+    if (selection.kind === 'invalid') {
+      return {
+        failed: { status: 400, code: 'ERR_PICOP_INVALID_ENV_ID', message: selection.message },
+        outcome: 'invalid',
+      };
+    }
     if (selection.kind === 'refused') {
       this.metrics.refused.inc({ reason: selection.reason });
       this.#logger?.debug(
@@ -247,10 +255,20 @@ export class PicopGateway {
         'Env-Id refused: served by the baseline',
       );
     }
-    if (selection.kind === 'invalid' && res !== undefined) {
-      reply(res, 400, 'ERR_PICOP_INVALID_ENV_ID', selection.message);
+    const envId = selection.kind === 'forward' ? selection.envId : undefined;
+    try {
+      const target = this.#target(envId);
+      if (target !== undefined) return { envId, target };
+      const message = `No route for Env-Id ${envId ?? '(none)'}`;
+      return { failed: { status: 502, code: 'ERR_PICOP_NO_ROUTE', message }, outcome: 'no_route' };
+    } catch (err) {
+      // All the pools are busy (ERR_PICOP_TOO_MANY_CONTEXTS).
+      const [status, code] = upstreamFailure(err as Error);
+      return {
+        failed: { status, code, message: (err as Error).message },
+        outcome: 'upstream_error',
+      };
     }
-    return selection;
   }
 
   /** The dispatcher and origin of an environment (`undefined`: the baseline). */
@@ -274,29 +292,15 @@ export class PicopGateway {
 
   #forward(req: http.IncomingMessage, res: http.ServerResponse): void {
     const started = performance.now();
-    const selection = this.#select(req, res);
-    if (selection.kind === 'invalid') {
-      this.metrics.requests.inc({ outcome: 'invalid' });
+    const resolved = this.#resolve(req);
+    if ('failed' in resolved) {
+      this.metrics.requests.inc({ outcome: resolved.outcome });
+      const { status, code, message } = resolved.failed;
+      reply(res, status, code, message);
       req.resume();
       return;
     }
-    const envId = selection.kind === 'forward' ? selection.envId : undefined;
-    let target: Target | undefined;
-    try {
-      target = this.#target(envId);
-    } catch (err) {
-      // All the pools are busy (ERR_PICOP_TOO_MANY_CONTEXTS).
-      this.metrics.requests.inc({ outcome: 'upstream_error' });
-      reply(res, ...upstreamFailure(err as Error), (err as Error).message);
-      req.resume();
-      return;
-    }
-    if (target === undefined) {
-      this.metrics.requests.inc({ outcome: 'no_route' });
-      reply(res, 502, 'ERR_PICOP_NO_ROUTE', `No route for Env-Id ${envId ?? '(none)'}`);
-      req.resume();
-      return;
-    }
+    const { envId, target } = resolved;
     const { origin } = target;
     this.#inFlight++;
     const relay = new ResponseRelay(res, (err) => {
@@ -334,30 +338,19 @@ export class PicopGateway {
 
   #upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => socket.destroy());
-    const selection = this.#select(req, undefined);
     const fail = (status: number, code: string, message: string) => {
       const body = JSON.stringify({ error: { code, message } });
       socket.end(
         `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
       );
     };
-    if (selection.kind === 'invalid') {
-      this.metrics.requests.inc({ outcome: 'invalid' });
-      fail(400, 'ERR_PICOP_INVALID_ENV_ID', selection.message);
+    const resolved = this.#resolve(req);
+    if ('failed' in resolved) {
+      this.metrics.requests.inc({ outcome: resolved.outcome });
+      fail(resolved.failed.status, resolved.failed.code, resolved.failed.message);
       return;
     }
-    const envId = selection.kind === 'forward' ? selection.envId : undefined;
-    let target: Target | undefined;
-    try {
-      target = this.#target(envId);
-    } catch (err) {
-      fail(...upstreamFailure(err as Error), (err as Error).message);
-      return;
-    }
-    if (target === undefined) {
-      fail(502, 'ERR_PICOP_NO_ROUTE', `No route for Env-Id ${envId ?? '(none)'}`);
-      return;
-    }
+    const { envId, target } = resolved;
     this.#upgraded.add(socket);
     socket.on('close', () => {
       this.#upgraded.delete(socket);

@@ -1,9 +1,8 @@
 #!/usr/bin/env node
-import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
 import { formatAddress } from '@picop/proxy';
-import { usage } from '@picop/proxy/internal';
+import { startCommand, usage } from '@picop/proxy/internal';
 import { pino } from 'pino';
 import { collectDefaultMetrics } from 'prom-client';
 import { loadGatewayConfig, SETTINGS } from './config.js';
@@ -17,22 +16,13 @@ const USAGE = usage(
 );
 
 async function main(): Promise<void> {
-  let config: ReturnType<typeof loadGatewayConfig>;
-  try {
-    config = loadGatewayConfig(process.argv.slice(2));
-  } catch (err) {
-    process.stderr.write(`picop-gateway: ${(err as Error).message}\n`);
-    process.exit(2);
-  }
-  if (config === 'help') {
-    process.stdout.write(USAGE);
-    return;
-  }
-  if (config === 'version') {
-    const pkg = JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8'));
-    process.stdout.write(`${pkg.version}\n`);
-    return;
-  }
+  const config = startCommand(
+    'picop-gateway',
+    () => loadGatewayConfig(process.argv.slice(2)),
+    USAGE,
+    join(__dirname, '..'),
+  );
+  if (config === undefined) return;
   const {
     admin,
     graceMs = 10_000,

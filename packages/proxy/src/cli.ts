@@ -9,25 +9,16 @@ import { createAdminServer } from './admin.js';
 import { loadConfig, USAGE } from './config.js';
 import { registerWithController } from './controller.js';
 import { createProxy } from './PicopProxy.js';
-import { readSecret } from './settings.js';
+import { readSecret, startCommand } from './settings.js';
 
 async function main(): Promise<void> {
-  let config: ReturnType<typeof loadConfig>;
-  try {
-    config = loadConfig(process.argv.slice(2));
-  } catch (err) {
-    process.stderr.write(`picop-proxy: ${(err as Error).message}\n`);
-    process.exit(2);
-  }
-  if (config === 'help') {
-    process.stdout.write(USAGE);
-    return;
-  }
-  if (config === 'version') {
-    const pkg = JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8'));
-    process.stdout.write(`${pkg.version}\n`);
-    return;
-  }
+  const config = startCommand(
+    'picop-proxy',
+    () => loadConfig(process.argv.slice(2)),
+    USAGE,
+    join(__dirname, '..'),
+  );
+  if (config === undefined) return;
   const {
     admin,
     graceMs = 10_000,

@@ -293,3 +293,32 @@ export function readSecret(
   if (secret === '') throw bad(`${flag}: ${file} is empty`);
   return secret;
 }
+
+/**
+ * The start of a command: its configuration from `load`, or, for `--help` / `--version`, the text
+ * printed and `undefined`. A bad setting is printed (naming it) with exit code 2.
+ */
+export function startCommand<T>(
+  command: string,
+  load: () => T | 'help' | 'version',
+  usageText: string,
+  packageDir: string,
+): T | undefined {
+  let config: T | 'help' | 'version';
+  try {
+    config = load();
+  } catch (err) {
+    process.stderr.write(`${command}: ${(err as Error).message}\n`);
+    process.exit(2);
+  }
+  if (config === 'help') {
+    process.stdout.write(usageText);
+    return undefined;
+  }
+  if (config === 'version') {
+    const pkg = JSON.parse(readFileSync(`${packageDir}/package.json`, 'utf8'));
+    process.stdout.write(`${pkg.version}\n`);
+    return undefined;
+  }
+  return config;
+}
