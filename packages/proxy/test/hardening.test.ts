@@ -183,7 +183,11 @@ describe('proxy hardening, with real sockets gone', () => {
     expect(proxy.stats()).toMatchObject({ accepted: 10_000, failed: 0 });
   }, 120_000);
 
-  const ipNetns = spawnSync('ip', ['netns', 'list']).status === 0;
+  // Needs iproute2 and the right to make network namespaces (root, as in CI here).
+  const probe = `picopprobe${process.pid}`;
+  const ipNetns =
+    spawnSync('ip', ['netns', 'add', probe]).status === 0 &&
+    spawnSync('ip', ['netns', 'del', probe]).status === 0;
   it.runIf(ipNetns)(
     'closes the relay of a client whose link was cut (no FIN, no RST) after the idle timeout',
     async () => {
