@@ -3,11 +3,13 @@
 import { connect as connectAmqp, type PicopConnection } from '@picop/amqp';
 import { createConnection, createPool, type PicopPool } from '@picop/mysql';
 import { createPool as createCallbackPool, type PicopCallbackPool } from '@picop/mysql/callback';
+import type { Client, Pool } from '@picop/pg';
 import type { Redis } from '@picop/redis';
 import type { ChannelModel } from 'amqplib';
 import type { Redis as IORedis } from 'ioredis';
 import type mysql from 'mysql2';
 import type mysqlPromise from 'mysql2/promise';
+import type pg from 'pg';
 import { describe, expectTypeOf, it } from 'vitest';
 
 describe('wrapper types', () => {
@@ -23,6 +25,12 @@ describe('wrapper types', () => {
     expectTypeOf<PicopCallbackPool>().toExtend<mysql.Pool>();
     expectTypeOf<PicopPool['pools']>().not.toBeAny();
     expectTypeOf(createConnection).returns.resolves.toExtend<mysqlPromise.Connection>();
+  });
+
+  it('@picop/pg Pool and Client are node-postgres ones', () => {
+    expectTypeOf<Pool>().toExtend<pg.Pool>();
+    expectTypeOf<Client>().toExtend<pg.Client>();
+    expectTypeOf<Pool['pools']>().toEqualTypeOf<number>();
   });
 
   it('@picop/amqp connections are amqplib ChannelModels', () => {

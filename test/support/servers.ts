@@ -1,7 +1,7 @@
 // Real server instances for integration tests: the machine's default ones, and extra ones a test
 // starts on free ports and stops afterwards.
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { chownSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -145,9 +145,14 @@ function writeInit(dir: string): string {
   return file;
 }
 
-function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<void> {
+function run(
+  cmd: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+  user: { uid?: number; gid?: number } = {},
+): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], env });
+    const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], env, ...user });
     let err = '';
     child.stderr?.on('data', (d) => (err += d));
     child.on('error', reject);
@@ -202,4 +207,61 @@ export async function startRabbitmq(): Promise<ExtraServer> {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+export const PG_HOST = process.env.PGHOST_TEST ?? '127.0.0.1';
+export const PG_PORT = Number(process.env.PG_PORT ?? 5432);
+
+/**
+ * A second PostgreSQL on a free port, in a temporary data directory (trust auth, user postgres,
+ * database postgres). PostgreSQL refuses to run as root, so it runs as `postgres` when this
+ * process is root.
+ */
+export async function startPostgres(
+  options: { ssl?: { cert: Buffer; key: Buffer } } = {},
+): Promise<ExtraServer> {
+  const port = await freePort();
+  const version = readdirSync('/usr/lib/postgresql').sort().at(-1) ?? '';
+  const bin = join('/usr/lib/postgresql', version, 'bin');
+  const dir = mkdtempSync(join(tmpdir(), 'picop-postgres-'));
+  const root = process.getuid?.() === 0;
+  const user = root ? { uid: idOf('-u', 'postgres'), gid: idOf('-g', 'postgres') } : {};
+  if (user.uid !== undefined && user.gid !== undefined) chownSync(dir, user.uid, user.gid);
+  const data = join(dir, 'data');
+  await run(join(bin, 'initdb'), ['-D', data, '-A', 'trust', '-U', 'postgres'], process.env, user);
+  const sslArgs: string[] = [];
+  if (options.ssl !== undefined) {
+    // PostgreSQL wants its key readable by its user alone.
+    writeFileSync(join(dir, 'cert.pem'), options.ssl.cert);
+    writeFileSync(join(dir, 'key.pem'), options.ssl.key, { mode: 0o600 });
+    if (user.uid !== undefined && user.gid !== undefined) {
+      chownSync(join(dir, 'cert.pem'), user.uid, user.gid);
+      chownSync(join(dir, 'key.pem'), user.uid, user.gid);
+    }
+    sslArgs.push(
+      '-c',
+      'ssl=on',
+      '-c',
+      `ssl_cert_file=${join(dir, 'cert.pem')}`,
+      '-c',
+      `ssl_key_file=${join(dir, 'key.pem')}`,
+    );
+  }
+  const child = spawn(
+    join(bin, 'postgres'),
+    ['-D', data, '-p', String(port), '-c', 'listen_addresses=127.0.0.1'].concat([
+      '-c',
+      `unix_socket_directories=${dir}`,
+      '-c',
+      'fsync=off',
+      ...sslArgs,
+    ]),
+    { stdio: 'ignore', ...user },
+  );
+  await waitForPort(port, 60_000, child);
+  return { port, stop: stopper(child, () => rmSync(dir, { recursive: true, force: true })) };
+}
+
+function idOf(flag: '-u' | '-g', name: string): number {
+  return Number(execFileSync('id', [flag, name], { encoding: 'utf8' }).trim());
 }

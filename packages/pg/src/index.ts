@@ -1,0 +1,137 @@
+import net from 'node:net';
+import { context } from '@opentelemetry/api';
+import { ContextPools, headerOf, type PicopWrapperOptions } from '@picop/net-wrap';
+import {
+  baseHeader,
+  fallbackEnvId,
+  forwardEvents,
+  splitOptions,
+  withFallbackEnvId,
+} from '@picop/net-wrap/internal';
+import pg from 'pg';
+
+/** The `picop` options of {@link Pool} and {@link Client}. */
+export interface PicopPgOptions extends PicopWrapperOptions {
+  /**
+   * Most environments with a pool at once; past it the least recently used idle pool is closed.
+   * @default 32
+   */
+  maxPools?: number;
+}
+
+/** node-postgres's pool config plus `picop` (`false`, or `PICOP_DISABLED=1`: plain `pg`). */
+export interface PoolConfig extends pg.PoolConfig {
+  picop?: PicopPgOptions | false;
+}
+
+/** node-postgres's client config plus `picop`. */
+export interface ClientConfig extends pg.ClientConfig {
+  picop?: PicopPgOptions | false;
+}
+
+/**
+ * node-postgres's `stream` option: an unconnected socket (node-postgres connects it) that sends
+ * `header` first. The listener is added before node-postgres's own 'connect' listener, which writes
+ * the startup message or, with `ssl`, the SSLRequest that starts TLS.
+ */
+function streamOf(header: Buffer): () => net.Socket {
+  return () => {
+    const socket = new net.Socket();
+    if (header.length > 0) socket.once('connect', () => socket.write(header));
+    return socket;
+  };
+}
+
+const EVENTS = ['connect', 'acquire', 'release', 'remove', 'error'];
+
+/**
+ * node-postgres's `Pool`, with one pool per environment. This object is the pool of work without
+ * an Env-Id (or with `picop.envId`); `connect()`, `query()` (text, config objects, named
+ * statements) and everything built on them take a client from the pool of the environment
+ * active at the call, and `release()` returns it there. Every connection starts with its
+ * environment's PiCoP header. Events of the environments' pools are re-emitted here, with the
+ * Env-Id appended.
+ *
+ * @example
+ * const pool = new Pool({ host: 'postgres-proxy', user: 'app', database: 'shop' });
+ * await pool.query('INSERT INTO orders (id) VALUES ($1)', [id]); // the request's environment
+ */
+export class Pool extends pg.Pool {
+  readonly #pools: ContextPools<pg.Pool> | undefined;
+
+  constructor(config: PoolConfig = {}) {
+    const { enabled, picop, library } = splitOptions<PicopPgOptions, PoolConfig>(config);
+    super(enabled ? { ...library, stream: streamOf(baseHeader(picop)) } : library);
+    if (!enabled) return;
+    const { maxPools, ...poolOptions } = picop;
+    this.#pools = new ContextPools<pg.Pool>({
+      ...poolOptions,
+      max: maxPools,
+      base: this,
+      create: ({ header, envId }) => {
+        const pool = new pg.Pool({ ...library, stream: streamOf(header) });
+        forwardEvents(pool, this, EVENTS, envId, '@picop/pg');
+        return pool;
+      },
+      destroy: (pool) => pool.end(),
+      isIdle: (pool) => pool.idleCount === pool.totalCount && pool.waitingCount === 0,
+    });
+  }
+
+  /** Number of environments with a pool of their own now (not counting this one). */
+  get pools(): number {
+    return this.#pools?.size ?? 0;
+  }
+
+  override connect(): Promise<pg.PoolClient>;
+  override connect(
+    callback: (
+      err: Error | undefined,
+      client: pg.PoolClient | undefined,
+      done: (release?: unknown) => void,
+    ) => void,
+  ): void;
+  override connect(
+    callback?: Parameters<pg.Pool['connect']>[0],
+  ): Promise<pg.PoolClient> | undefined {
+    const pool = this.#pools?.acquire(context.active()) ?? this;
+    const connect = pool === this ? super.connect.bind(this) : pool.connect.bind(pool);
+    if (callback === undefined) return connect();
+    connect(callback);
+    return undefined;
+  }
+
+  /** Ends every environment's pool, then this one. */
+  override end(): Promise<void>;
+  override end(callback: () => void): void;
+  override end(callback?: () => void): Promise<void> | undefined {
+    const ended = (async () => {
+      await this.#pools?.close();
+      await super.end();
+    })();
+    if (callback === undefined) return ended;
+    ended.then(callback, callback);
+    return undefined;
+  }
+}
+
+/**
+ * node-postgres's `Client`: one connection, in the environment active when it is created (or
+ * `picop.envId`). For `LISTEN`, create it inside the request or job whose environment it serves.
+ *
+ * @example
+ * const client = await withEnvId('feature-1', async () => {
+ *   const c = new Client({ host: 'postgres-proxy' });
+ *   await c.connect();
+ *   return c;
+ * });
+ */
+export class Client extends pg.Client {
+  constructor(config: ClientConfig | string = {}) {
+    const options = typeof config === 'string' ? { connectionString: config } : config;
+    const { enabled, picop, library } = splitOptions<PicopPgOptions, ClientConfig>(options);
+    const ctx = withFallbackEnvId(fallbackEnvId(picop.envId), context.active());
+    const header = headerOf({ context: ctx, propagator: picop.propagator, dialect: picop.dialect });
+    super(enabled ? { ...library, stream: streamOf(header) } : library);
+  }
+}
