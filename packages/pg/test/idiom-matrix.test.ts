@@ -6,6 +6,8 @@ import { Client, Pool } from '@picop/pg';
 import { getEnvId, withEnvId } from '@picop/propagator';
 import { createProxy, type PicopProxy } from '@picop/proxy';
 import pg from 'pg';
+import Cursor from 'pg-cursor';
+import QueryStream from 'pg-query-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Env, inBoth } from '../../../test/support/environments.js';
 import { selfSignedCert, useContextManager } from '../../../test/support/otel-and-tls.js';
@@ -128,6 +130,35 @@ describe('@picop/pg idiom matrix (feature-1 and the baseline, interleaved)', () 
         }),
     );
     for (const [env, id] of ids) expect(await landed(id)).toBe(expected(env));
+    await pool.end();
+  });
+
+  it('pg-cursor and pg-query-stream on a client from connect()', async () => {
+    const pool = new Pool(config);
+    const results = await inBoth(async (env) => {
+      const client = await pool.connect();
+      const cursor = client.query(
+        new Cursor('SELECT inet_server_port() AS port, g FROM generate_series(1, 5) g'),
+      );
+      const firstTwo = await cursor.read(2);
+      await cursor.close();
+      const streamed: number[] = [];
+      for await (const row of client.query(
+        new QueryStream('SELECT g FROM generate_series(1, 3) g'),
+      ) as AsyncIterable<{ g: number }>) {
+        streamed.push(row.g);
+      }
+      client.release();
+      return { env, port: firstTwo[0]?.port, rows: firstTwo.length, streamed };
+    });
+    for (const r of results) {
+      expect(r).toEqual({
+        env: r.env,
+        port: r.env === 'main' ? PG_PORT : second.port,
+        rows: 2,
+        streamed: [1, 2, 3],
+      });
+    }
     await pool.end();
   });
 
