@@ -4,19 +4,15 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { Client, Pool } from '@picop/pg';
 import { getEnvId, withEnvId } from '@picop/propagator';
-import { createProxy, type PicopProxy } from '@picop/proxy';
+import { createProxy } from '@picop/proxy';
 import pg from 'pg';
 import Cursor from 'pg-cursor';
 import QueryStream from 'pg-query-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Env, inBoth } from '../../../test/support/environments.js';
 import { selfSignedCert, useContextManager } from '../../../test/support/otel-and-tls.js';
-import {
-  type ExtraServer,
-  PG_HOST,
-  PG_PORT,
-  startPostgres,
-} from '../../../test/support/servers.js';
+import { PG_HOST, PG_PORT, startPostgres } from '../../../test/support/servers.js';
+import { usePgPair } from './helpers.js';
 
 useContextManager();
 
@@ -24,21 +20,14 @@ const TABLE = `picop_pg_${Date.now().toString(36)}`;
 const base = { user: 'postgres', database: 'postgres' };
 
 describe('@picop/pg idiom matrix (feature-1 and the baseline, interleaved)', () => {
-  let second: ExtraServer;
-  let proxy: PicopProxy;
+  const pair = usePgPair();
   let config: { host: string; port: number; user: string; database: string };
   const direct: Record<Env, pg.Client> = {} as Record<Env, pg.Client>;
 
   beforeAll(async () => {
-    second = await startPostgres();
-    proxy = createProxy({
-      listen: '127.0.0.1:0',
-      defaultRoute: `${PG_HOST}:${PG_PORT}`,
-      routes: { 'feature-1': `127.0.0.1:${second.port}` },
-    });
-    config = { host: '127.0.0.1', port: (await proxy.listen()).port, ...base };
+    config = { host: '127.0.0.1', port: pair.port, ...base };
     direct.main = new pg.Client({ host: PG_HOST, port: PG_PORT, ...base });
-    direct['feature-1'] = new pg.Client({ host: '127.0.0.1', port: second.port, ...base });
+    direct['feature-1'] = new pg.Client({ host: '127.0.0.1', port: pair.second.port, ...base });
     for (const c of Object.values(direct)) {
       await c.connect();
       await c.query(`CREATE TABLE ${TABLE} (id text, env text)`);
@@ -47,8 +36,6 @@ describe('@picop/pg idiom matrix (feature-1 and the baseline, interleaved)', () 
   afterAll(async () => {
     await direct.main?.query(`DROP TABLE IF EXISTS ${TABLE}`);
     for (const c of Object.values(direct)) await c.end();
-    await proxy?.close(100);
-    await second?.stop();
   });
 
   /** Where the row `id` landed, read from each server directly. */
@@ -154,7 +141,7 @@ describe('@picop/pg idiom matrix (feature-1 and the baseline, interleaved)', () 
     for (const r of results) {
       expect(r).toEqual({
         env: r.env,
-        port: r.env === 'main' ? PG_PORT : second.port,
+        port: r.env === 'main' ? PG_PORT : pair.second.port,
         rows: 2,
         streamed: [1, 2, 3],
       });
@@ -230,7 +217,7 @@ describe('@picop/pg idiom matrix (feature-1 and the baseline, interleaved)', () 
     const optional = createProxy({
       listen: '127.0.0.1:0',
       defaultRoute: `${PG_HOST}:${PG_PORT}`,
-      routes: { 'feature-1': `127.0.0.1:${second.port}` },
+      routes: { 'feature-1': `127.0.0.1:${pair.second.port}` },
       header: 'optional',
     });
     const port = (await optional.listen()).port;

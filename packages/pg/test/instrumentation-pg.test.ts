@@ -1,34 +1,13 @@
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { createProxy, type PicopProxy } from '@picop/proxy';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  type ExtraServer,
-  PG_HOST,
-  PG_PORT,
-  startPostgres,
-} from '../../../test/support/servers.js';
+import { describe, expect, it } from 'vitest';
+import { usePgPair } from './helpers.js';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 
 describe('@picop/pg with @opentelemetry/instrumentation-pg', () => {
-  let second: ExtraServer;
-  let proxy: PicopProxy;
-  let port: number;
-  beforeAll(async () => {
-    second = await startPostgres();
-    proxy = createProxy({
-      listen: '127.0.0.1:0',
-      defaultRoute: `${PG_HOST}:${PG_PORT}`,
-      routes: { 'feature-1': `127.0.0.1:${second.port}` },
-    });
-    port = (await proxy.listen()).port;
-  }, 120_000);
-  afterAll(async () => {
-    await proxy?.close(100);
-    await second?.stop();
-  });
+  const pair = usePgPair();
 
   it("keeps the instrumentation's query spans, in the request's trace and environment", async () => {
     const script = `
@@ -44,7 +23,7 @@ describe('@picop/pg with @opentelemetry/instrumentation-pg', () => {
       const { trace } = require('@opentelemetry/api');
       const { withEnvId } = require('@picop/propagator');
       const { Pool } = require('@picop/pg');
-      const pool = new Pool({ host: '127.0.0.1', port: ${port}, user: 'postgres', database: 'postgres' });
+      const pool = new Pool({ host: '127.0.0.1', port: ${pair.port}, user: 'postgres', database: 'postgres' });
       trace.getTracer('test').startActiveSpan('request', async (span) => {
         const port = await withEnvId('feature-1', async () =>
           (await pool.query('SELECT inet_server_port() AS port')).rows[0].port);
@@ -62,7 +41,7 @@ describe('@picop/pg with @opentelemetry/instrumentation-pg', () => {
     const { stdout } = await promisify(execFile)(process.execPath, ['-e', script], { cwd: root });
     const { port: served, trace, request, spans } = JSON.parse(stdout);
     // feature-1's server answered.
-    expect(served).toBe(second.port);
+    expect(served).toBe(pair.second.port);
     const query = spans.find((s: { name: string }) => s.name.startsWith('pg.query'));
     expect(query).toMatchObject({ trace, parent: request });
   });

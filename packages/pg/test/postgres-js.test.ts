@@ -1,33 +1,13 @@
 // postgres.js's `socket` option carries the header: one `sql` per environment (see the README).
 import type { Socket } from 'node:net';
 import { connect } from '@picop/net-wrap';
-import { createProxy, type PicopProxy } from '@picop/proxy';
 import postgres from 'postgres';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  type ExtraServer,
-  PG_HOST,
-  PG_PORT,
-  startPostgres,
-} from '../../../test/support/servers.js';
+import { describe, expect, it } from 'vitest';
+import { PG_PORT } from '../../../test/support/servers.js';
+import { usePgPair } from './helpers.js';
 
 describe('postgres.js through picop-proxy, with a header socket', () => {
-  let second: ExtraServer;
-  let proxy: PicopProxy;
-  let port: number;
-  beforeAll(async () => {
-    second = await startPostgres();
-    proxy = createProxy({
-      listen: '127.0.0.1:0',
-      defaultRoute: `${PG_HOST}:${PG_PORT}`,
-      routes: { 'feature-1': `127.0.0.1:${second.port}` },
-    });
-    port = (await proxy.listen()).port;
-  }, 120_000);
-  afterAll(async () => {
-    await proxy?.close(100);
-    await second?.stop();
-  });
+  const pair = usePgPair();
 
   /**
    * The README's recipe: an `sql` whose connections start with `envId`'s header. postgres.js's
@@ -36,7 +16,7 @@ describe('postgres.js through picop-proxy, with a header socket', () => {
   const sqlFor = (envId: string) => {
     const options = {
       host: '127.0.0.1',
-      port,
+      port: pair.port,
       user: 'postgres',
       database: 'postgres',
       socket: ({ host: [host], port: [p] }: { host: [string]; port: [number] }) =>
@@ -55,7 +35,7 @@ describe('postgres.js through picop-proxy, with a header socket', () => {
       feature1`SELECT inet_server_port() AS port`,
       main`SELECT inet_server_port() AS port`,
     ]);
-    expect([a?.port, b?.port]).toEqual([second.port, PG_PORT]);
+    expect([a?.port, b?.port]).toEqual([pair.second.port, PG_PORT]);
     await Promise.all([feature1.end(), main.end()]);
   });
 });
