@@ -60,14 +60,20 @@ export function cpuMsOf(pid) {
   }
 }
 
-/** Resident memory of process `pid` in MB (and its children: nginx's workers), from /proc. */
-export function rssMbOf(pid) {
-  let children = [];
+/** Process `pid` and its children (nginx's workers), from /proc. */
+function treeOf(pid) {
   try {
-    children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter(Boolean);
-  } catch {}
+    const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8');
+    return [pid, ...children.split(' ').filter(Boolean).map(Number)];
+  } catch {
+    return [pid];
+  }
+}
+
+/** Resident memory of process `pid` and its children in MB, from /proc. */
+export function rssMbOf(pid) {
   let kb = 0;
-  for (const p of [pid, ...children.map(Number)]) {
+  for (const p of treeOf(pid)) {
     try {
       kb += Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${p}/status`, 'utf8'))?.[1] ?? 0);
     } catch {}
@@ -253,9 +259,5 @@ export function wrk(url, { connections, seconds, headers = {}, pids = [] }) {
 
 /** CPU milliseconds of process `pid` and its children (nginx's workers), from /proc. */
 function cpuMsOfTree(pid) {
-  let children = [];
-  try {
-    children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter(Boolean);
-  } catch {}
-  return [pid, ...children.map(Number)].reduce((sum, p) => sum + (cpuMsOf(p) ?? 0), 0);
+  return treeOf(pid).reduce((sum, p) => sum + (cpuMsOf(p) ?? 0), 0);
 }

@@ -8,7 +8,7 @@ import { setEnvId } from '@picop/propagator';
 import { type Address, formatAddress, parseAddress, RouteTable } from '@picop/proxy';
 import type { Dispatcher } from 'undici';
 import { GatewayMetrics, type GatewayMetricsOptions } from './metrics.js';
-import { EnvIdSelector, forwardedHeaders, HOP_BY_HOP, type SelectionOptions } from './selection.js';
+import { EnvIdSelector, forwardedHeaders, hopByHopOf, type SelectionOptions } from './selection.js';
 
 /** A small logger: pino's, console's, or none. */
 export interface GatewayLogger {
@@ -120,10 +120,7 @@ function reply(res: http.ServerResponse, status: number, code: string, message: 
 }
 
 function responseHeaders(headers: http.IncomingHttpHeaders): http.OutgoingHttpHeaders {
-  const hopByHop = new Set(HOP_BY_HOP);
-  for (const name of String(headers.connection ?? '').split(',')) {
-    hopByHop.add(name.trim().toLowerCase());
-  }
+  const hopByHop = hopByHopOf(headers);
   const out: http.OutgoingHttpHeaders = {};
   for (const [name, value] of Object.entries(headers)) {
     if (value !== undefined && !hopByHop.has(name)) out[name] = value;

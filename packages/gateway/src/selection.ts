@@ -206,10 +206,7 @@ export function forwardedHeaders(
   client: { address: string | undefined; encrypted: boolean },
 ): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
-  const hopByHop = new Set(HOP_BY_HOP);
-  for (const name of String(headers.connection ?? '').split(',')) {
-    hopByHop.add(name.trim().toLowerCase());
-  }
+  const hopByHop = hopByHopOf(headers);
   for (const [name, value] of Object.entries(headers)) {
     if (value === undefined || hopByHop.has(name) || name === TOKEN_HEADER) continue;
     if (name === envIdHeader || name === 'env-id') continue;
@@ -235,8 +232,19 @@ export function forwardedHeaders(
   return out;
 }
 
-/** Headers that belong to one connection, never forwarded (RFC 9110, 7.6.1). */
-export const HOP_BY_HOP = [
+/**
+ * The headers of a message that belong to its connection, never forwarded (RFC 9110, 7.6.1):
+ * the standard ones and those its `Connection` header names.
+ */
+export function hopByHopOf(headers: IncomingHttpHeaders): Set<string> {
+  const names = new Set(HOP_BY_HOP);
+  for (const name of String(headers.connection ?? '').split(',')) {
+    names.add(name.trim().toLowerCase());
+  }
+  return names;
+}
+
+const HOP_BY_HOP = [
   'connection',
   'keep-alive',
   'proxy-connection',

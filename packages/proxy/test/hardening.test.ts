@@ -4,32 +4,12 @@ import { readdirSync } from 'node:fs';
 import net from 'node:net';
 import { decodeHeader, encodeHeader } from '@picop/codec';
 import { connect } from '@picop/net-wrap';
-import { createProxy, type PicopProxy } from '@picop/proxy';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { echoServer, readAll } from './helpers.js';
+import { createProxy } from '@picop/proxy';
+import { afterAll, describe, expect, it } from 'vitest';
+import { echoServer, readAll, useEchoProxies } from './helpers.js';
 
 describe('proxy hardening', () => {
-  let echo: Awaited<ReturnType<typeof echoServer>>;
-  const proxies: PicopProxy[] = [];
-  const start = async (options: Partial<Parameters<typeof createProxy>[0]> = {}) => {
-    const proxy = createProxy({
-      listen: '127.0.0.1:0',
-      defaultRoute: `127.0.0.1:${echo.port}`,
-      routes: { 'feature-1': `127.0.0.1:${echo.port}` },
-      ...options,
-    });
-    proxies.push(proxy);
-    return { proxy, port: (await proxy.listen()).port };
-  };
-  beforeAll(async () => {
-    echo = await echoServer();
-  });
-  afterEach(async () => {
-    await Promise.all(proxies.splice(0).map((p) => p.close(50)));
-  });
-  afterAll(() => {
-    echo.server.close();
-  });
+  const { start } = useEchoProxies(['feature-1']);
 
   it('closes a relayed connection silent both ways for idleTimeoutMs, and counts it', async () => {
     const { proxy, port } = await start({ idleTimeoutMs: 300 });

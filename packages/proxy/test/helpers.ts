@@ -1,5 +1,7 @@
 import net from 'node:net';
 import { connect } from '@picop/net-wrap';
+import { createProxy, type PicopProxy, type ProxyOptions } from '@picop/proxy';
+import { afterAll, afterEach, beforeAll } from 'vitest';
 
 /** A tiny RESP client over one socket: enough to SET and GET through the proxy in tests. */
 export class RespClient {
@@ -95,4 +97,35 @@ export function readAll(socket: net.Socket): Promise<string> {
     socket.on('close', () => resolve(text));
     socket.on('error', () => {});
   });
+}
+
+/**
+ * An echo server for the file, and `start(options)`: a listening proxy whose default route (and,
+ * with `routes`, more) is the echo server, closed after each test.
+ */
+export function useEchoProxies(routes: string[] = []) {
+  let echo: Awaited<ReturnType<typeof echoServer>>;
+  const proxies: PicopProxy[] = [];
+  beforeAll(async () => {
+    echo = await echoServer();
+  });
+  afterEach(async () => {
+    await Promise.all(proxies.splice(0).map((p) => p.close(50)));
+  });
+  afterAll(() => {
+    echo.server.close();
+  });
+  return {
+    async start(options: Partial<ProxyOptions> = {}) {
+      const to = `127.0.0.1:${echo.port}`;
+      const proxy = createProxy({
+        listen: '127.0.0.1:0',
+        defaultRoute: to,
+        routes: Object.fromEntries(routes.map((envId) => [envId, to])),
+        ...options,
+      });
+      proxies.push(proxy);
+      return { proxy, port: (await proxy.listen()).port };
+    },
+  };
 }

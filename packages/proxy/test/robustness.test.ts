@@ -1,33 +1,13 @@
 import net from 'node:net';
 import { connect } from '@picop/net-wrap';
-import { createProxy, type PicopProxy } from '@picop/proxy';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { freePort } from '../../../test/support/servers.js';
-import { echoServer, readAll } from './helpers.js';
+import { readAll, useEchoProxies } from './helpers.js';
 
 const HEADER = (env: string) => ({ 'Env-Id': env });
 
 describe('proxy robustness', () => {
-  let echo: Awaited<ReturnType<typeof echoServer>>;
-  const proxies: PicopProxy[] = [];
-  const start = async (options: Partial<Parameters<typeof createProxy>[0]> = {}) => {
-    const proxy = createProxy({
-      listen: '127.0.0.1:0',
-      defaultRoute: `127.0.0.1:${echo.port}`,
-      ...options,
-    });
-    proxies.push(proxy);
-    return { proxy, port: (await proxy.listen()).port };
-  };
-  beforeAll(async () => {
-    echo = await echoServer();
-  });
-  afterEach(async () => {
-    await Promise.all(proxies.splice(0).map((p) => p.close(50)));
-  });
-  afterAll(() => {
-    echo.server.close();
-  });
+  const { start } = useEchoProxies();
 
   it('closes a peer that stalls mid-header at the timeout; others are served meanwhile', async () => {
     const { proxy, port } = await start({ headerTimeoutMs: 300 });
