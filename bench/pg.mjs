@@ -1,13 +1,26 @@
 // @picop/pg against plain node-postgres, both through picop-proxy (optional mode: PostgreSQL's
 // client speaks first, so plain pg needs no header), 32 in flight, SELECT 1 and a small insert;
-// and a new connection per query. One run, rounds interleaved.
+// and a new connection per query. One run, rounds interleaved. Then pgbench -S (a load generator
+// none of us wrote) direct, through HAProxy and through picop-proxy.
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { context } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { Client, Pool } from '@picop/pg';
 import { setEnvId, withEnvId } from '@picop/propagator';
 import pg from 'pg';
 import { fmtRatio, table } from './lib.mjs';
-import { bestOf, closedLoop, env, resultRow, startPicopProxy, stopAll } from './load.mjs';
+import {
+  bestOf,
+  closedLoop,
+  cpuMsOf,
+  env,
+  resultRow,
+  startHaproxy,
+  startPicopProxy,
+  stopAll,
+} from './load.mjs';
+import { freePort } from './ports.mjs';
 
 context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
 const PG = { host: '127.0.0.1', port: env('PG_PORT', 5432) };
@@ -20,7 +33,7 @@ const ENVS = ['feature-1', 'feature-2', 'feature-3', 'feature-4'];
 const TABLE = `picop_bench_${process.pid}`;
 
 // Every Env-Id goes to the same PostgreSQL: the benchmark measures the client side.
-const { port } = await startPicopProxy([
+const { port, pid: proxyPid } = await startPicopProxy([
   '--default',
   `${PG.host}:${PG.port}`,
   '--header',
@@ -71,8 +84,6 @@ for (const [queryName, query] of Object.entries(QUERIES)) {
   }
 }
 await setup.query(`DROP TABLE ${TABLE}`);
-await setup.end();
-stopAll();
 table(
   `pg (${INFLIGHT} in flight, through picop-proxy; best of ${ROUNDS} interleaved rounds; latencies in ms)`,
   [
@@ -87,5 +98,75 @@ table(
     'vs new conn/query',
   ],
   rows,
+);
+
+// pgbench -S -c 16: the same select-only load, direct, through HAProxy (one thread, TCP mode) and
+// through picop-proxy (optional mode: pgbench sends no header). Proxy CPU per transaction from /proc.
+const PGBENCH_SECONDS = env('BENCH_PGBENCH_SECONDS', 8);
+const DB = `picop_bench_${process.pid}`;
+const pgbench = (args) => promisify(execFile)('pgbench', ['-U', 'postgres', ...args]);
+const haPort = await freePort();
+const haproxy = await startHaproxy([{ name: 'pg', port: haPort, target: `${PG.host}:${PG.port}` }]);
+const targets = {
+  direct: { port: PG.port },
+  ...(haproxy && { HAProxy: { port: haPort, pid: haproxy.pid } }),
+  'picop-proxy': { port, pid: proxyPid },
+};
+await setup.query(`CREATE DATABASE ${DB}`);
+await pgbench(['-h', PG.host, '-p', String(PG.port), '-i', '-s', '10', '-q', DB]);
+const runs = Object.fromEntries(Object.keys(targets).map((name) => [name, []]));
+for (let round = 0; round < ROUNDS; round++) {
+  const names = Object.keys(targets);
+  for (const name of round % 2 ? names.reverse() : names) {
+    const { port: p, pid } = targets[name];
+    const cpuBefore = pid && cpuMsOf(pid);
+    const { stdout } = await pgbench([
+      '-h',
+      '127.0.0.1',
+      '-p',
+      String(p),
+      '-S',
+      '-c',
+      '16',
+      '-j',
+      '2',
+      '-T',
+      String(PGBENCH_SECONDS),
+      DB,
+    ]);
+    const tps = Number(/tps = ([\d.]+)/.exec(stdout)?.[1]);
+    const transactions = Number(/processed: (\d+)/.exec(stdout)?.[1]);
+    const cpuUs = pid ? ((cpuMsOf(pid) - cpuBefore) * 1000) / transactions : undefined;
+    runs[name].push({ tps, cpuUs });
+  }
+}
+await setup.query(`DROP DATABASE ${DB}`);
+await setup.end();
+stopAll();
+const span = (xs, f) => {
+  const lo = Math.min(...xs);
+  const hi = Math.max(...xs);
+  return lo === hi ? f(lo) : `${f(lo)}-${f(hi)}`;
+};
+table(
+  `pgbench -S -c 16 -j 2, ${PGBENCH_SECONDS} s each, ${ROUNDS} interleaved rounds (ranges over rounds)`,
+  ['path', 'tps', 'vs direct', 'proxy CPU us/transaction'],
+  Object.entries(runs).map(([name, rs]) => [
+    name,
+    span(
+      rs.map((r) => r.tps),
+      (x) => x.toFixed(0),
+    ),
+    span(
+      rs.map((r, i) => r.tps / runs.direct[i].tps),
+      fmtRatio,
+    ),
+    rs[0].cpuUs === undefined
+      ? '-'
+      : span(
+          rs.map((r) => r.cpuUs),
+          (x) => x.toFixed(1),
+        ),
+  ]),
 );
 process.exit(0);

@@ -1,8 +1,13 @@
 import { EventEmitter } from 'node:events';
-import { context, diag, ROOT_CONTEXT } from '@opentelemetry/api';
+import { context, ROOT_CONTEXT } from '@opentelemetry/api';
 import { PicopError } from '@picop/codec';
 import { ContextPools } from '@picop/net-wrap';
-import { fallbackEnvId, forwardEvents, withFallbackEnvId } from '@picop/net-wrap/internal';
+import {
+  fallbackEnvId,
+  forwardEvents,
+  selectionOf,
+  withFallbackEnvId,
+} from '@picop/net-wrap/internal';
 import { defaultConnectionPropagator, getEnvId } from '@picop/propagator';
 import type {
   Channel,
@@ -204,7 +209,7 @@ export class PicopConnection extends EventEmitter implements PromiseConnection {
     } as C['close'];
 
     const consume = channel.consume;
-    const handles = this.#selection();
+    const handles = selectionOf(this.#picop, ownEnvId, LABEL);
     channel.consume = function picopConsume(
       this: C,
       queue: string,
@@ -229,23 +234,5 @@ export class PicopConnection extends EventEmitter implements PromiseConnection {
       return consume.call(this, queue, deliver, options);
     } as C['consume'];
     return channel;
-  }
-
-  /** In selective mode, whether this consumer handles a message of `envId`. */
-  #selection(): ((envId: string | undefined) => boolean) | undefined {
-    const { selective, ownConsumers, baselineEnvId = 'main' } = this.#picop;
-    if (!selective) return undefined;
-    const own = this.#ownEnvId;
-    if (own !== undefined && own !== baselineEnvId) return (envId) => envId === own;
-    return (envId) => {
-      if (envId === undefined || envId === baselineEnvId) return true;
-      try {
-        const list = typeof ownConsumers === 'function' ? ownConsumers() : (ownConsumers ?? []);
-        for (const id of list) if (id === envId) return false;
-      } catch (err) {
-        diag.error('@picop/amqp: ownConsumers() threw; the baseline handles the message', err);
-      }
-      return true;
-    };
   }
 }

@@ -11,6 +11,7 @@ export {
   DEFAULT_MAX_POOLS,
   ENV_ID_VARIABLE,
 } from './constants.js';
+export type { SelectiveOptions } from './messages.js';
 export type { ReadHeaderOptions } from './readHeader.js';
 export { readHeader } from './readHeader.js';
 export type { AcceptPicopOptions } from './server.js';

@@ -1,5 +1,8 @@
 // For the @picop wrapper packages only (mysql, redis, amqp): the shared wrapper skeleton.
 // Not public API: it may change in any release.
+
+export type { MessageFields } from './messages.js';
+export { messageFieldsGetter, selectionOf, withContextFields } from './messages.js';
 export {
   baseHeader,
   emitError,
