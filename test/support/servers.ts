@@ -265,3 +265,34 @@ export async function startPostgres(
 function idOf(flag: '-u' | '-g', name: string): number {
   return Number(execFileSync('id', [flag, name], { encoding: 'utf8' }).trim());
 }
+
+export const MQTT_HOST = process.env.MQTT_HOST ?? '127.0.0.1';
+export const MQTT_PORT = Number(process.env.MQTT_PORT ?? 1883);
+
+/**
+ * A second Mosquitto on a free port (or on `port`, to restart one), anonymous, keeping nothing on
+ * disk; with `tls`, its listener speaks MQTT over TLS.
+ */
+export async function startMosquitto(
+  options: { port?: number; tls?: { cert: Buffer; key: Buffer } } = {},
+): Promise<ExtraServer> {
+  const port = options.port ?? (await freePort());
+  const dir = mkdtempSync(join(tmpdir(), 'picop-mosquitto-'));
+  const config = [
+    `listener ${port} 127.0.0.1`,
+    'allow_anonymous true',
+    'persistence false',
+    'log_dest none',
+    // Started as root, Mosquitto would switch to its own user, who cannot read this directory.
+    ...(process.getuid?.() === 0 ? ['user root'] : []),
+  ];
+  if (options.tls !== undefined) {
+    writeFileSync(join(dir, 'cert.pem'), options.tls.cert);
+    writeFileSync(join(dir, 'key.pem'), options.tls.key);
+    config.push(`certfile ${join(dir, 'cert.pem')}`, `keyfile ${join(dir, 'key.pem')}`);
+  }
+  writeFileSync(join(dir, 'mosquitto.conf'), `${config.join('\n')}\n`);
+  const child = spawn('mosquitto', ['-c', join(dir, 'mosquitto.conf')], { stdio: 'ignore' });
+  await waitForPort(port, 15_000, child);
+  return { port, stop: stopper(child, () => rmSync(dir, { recursive: true, force: true })) };
+}

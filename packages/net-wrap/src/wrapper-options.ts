@@ -81,13 +81,19 @@ export function baseHeader(options: PicopWrapperOptions): Buffer {
   return headerForContext(baseContext(options), options);
 }
 
+/** The part of an event emitter {@link emitError} uses (mqtt.js's typed emitter has it too). */
+interface ErrorEmitter {
+  listenerCount(event: 'error'): number;
+  emit(event: 'error', ...args: unknown[]): boolean;
+}
+
 /**
  * What every wrapper does with an error of an environment's client: emit it on the wrapper with
  * the Env-Id appended when the wrapper has `'error'` listeners; else report it on stderr, as
  * ioredis does, and never throw (one environment's connection does not crash the process).
  */
 export function emitError(
-  wrapper: EventEmitter,
+  wrapper: ErrorEmitter,
   label: string,
   err: unknown,
   envId: string | undefined,

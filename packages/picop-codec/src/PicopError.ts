@@ -9,7 +9,9 @@ export type PicopErrorCode =
   | 'ERR_PICOP_TIMEOUT'
   | 'ERR_PICOP_INVALID_ARG'
   | 'ERR_PICOP_INVALID_STATE'
-  | 'ERR_PICOP_TOO_MANY_CONTEXTS';
+  | 'ERR_PICOP_TOO_MANY_CONTEXTS'
+  /** A wrapped library's idiom or option that PiCoP cannot route (a WebSocket transport, say). */
+  | 'ERR_PICOP_UNSUPPORTED';
 
 export interface PicopErrorOptions {
   /** Byte offset from the start of the header where the problem was found. */

@@ -1,0 +1,319 @@
+import { type Context, context, ROOT_CONTEXT, type TextMapPropagator } from '@opentelemetry/api';
+import { PicopError } from '@picop/codec';
+import { ContextPools, type PicopWrapperOptions, type SelectiveOptions } from '@picop/net-wrap';
+import {
+  baseHeader,
+  emitError,
+  fallbackEnvId,
+  type MessageFields,
+  messageFieldsGetter,
+  selectionOf,
+  withContextFields,
+  withFallbackEnvId,
+} from '@picop/net-wrap/internal';
+import { defaultConnectionPropagator, getEnvId, setEnvId } from '@picop/propagator';
+import {
+  type ClientSubscribeCallback,
+  type DoneCallback,
+  type IClientOptions,
+  type IClientPublishOptions,
+  type IClientSubscribeOptions,
+  type IClientSubscribeProperties,
+  type IClientUnsubscribeProperties,
+  type IDisconnectPacket,
+  type IPublishPacket,
+  type ISubscriptionMap,
+  MqttClient,
+  type PacketCallback,
+} from 'mqtt';
+import { streamOf } from './stream.js';
+
+const LABEL = '@picop/mqtt';
+
+/** The `picop` options of {@link connect}. */
+export interface PicopMqttOptions extends PicopWrapperOptions, SelectiveOptions {
+  /**
+   * Most environments with a connection of their own at once; past it the least recently used
+   * idle one (no subscription, nothing in flight) is closed.
+   * @default 32
+   */
+  maxConnections?: number;
+}
+
+type Topics = string | string[] | ISubscriptionMap;
+
+function topicsOf(topics: Topics): string[] {
+  if (typeof topics === 'string') return [topics];
+  return Array.isArray(topics) ? topics : Object.keys(topics);
+}
+
+/**
+ * The context a message carries (its Env-Id, from its MQTT 5 user properties), on top of `base`.
+ *
+ * @example
+ * client.on('packetreceive', (packet) => {
+ *   if (packet.cmd === 'publish') console.log(getEnvId(contextOfPacket(packet)));
+ * });
+ */
+export function contextOfPacket(
+  packet: IPublishPacket,
+  base: Context = ROOT_CONTEXT,
+  propagator: TextMapPropagator = defaultConnectionPropagator,
+): Context {
+  const fields = packet.properties?.userProperties as MessageFields | undefined;
+  return fields === undefined ? base : propagator.extract(base, fields, messageFieldsGetter);
+}
+
+/**
+ * What {@link connect} returns: mqtt.js's `MqttClient`, which is itself the connection of work
+ * without an Env-Id (or of `picop.envId`), plus one connection per environment for the rest.
+ * See the package README.
+ */
+export class PicopMqttClient extends MqttClient {
+  readonly #connections: ContextPools<MqttClient>;
+  readonly #topics = new WeakMap<MqttClient, Set<string>>();
+  readonly #ownEnvId: string | undefined;
+  readonly #propagator: TextMapPropagator;
+  readonly #v5: boolean;
+  readonly #handles: ((envId: string | undefined) => boolean) | undefined;
+
+  /** `options` as {@link resolveOptions} returns them. */
+  constructor(options: IClientOptions, picop: PicopMqttOptions) {
+    const ownEnvId = fallbackEnvId(picop.envId);
+    const ownContext = withFallbackEnvId(ownEnvId, ROOT_CONTEXT);
+    super(streamOf(options, baseHeader(picop), ownContext), { ...options });
+    // As mqtt.js's connect(): an error without listeners is not thrown (it reconnects).
+    this.on('error', () => {});
+    this.#ownEnvId = ownEnvId;
+    this.#propagator = picop.propagator ?? defaultConnectionPropagator;
+    this.#v5 = options.protocolVersion === 5;
+    if (picop.selective && !this.#v5) {
+      throw new PicopError(
+        'ERR_PICOP_INVALID_ARG',
+        `${LABEL}: \`selective\` needs \`protocolVersion: 5\`: MQTT 3.1.1 messages cannot carry an Env-Id`,
+      );
+    }
+    this.#handles = selectionOf(picop, ownEnvId, LABEL);
+    const { maxConnections, ...poolOptions } = picop;
+    // Environment connections: their own client id (a session per environment) and stores.
+    const {
+      clientId,
+      incomingStore: _in,
+      outgoingStore: _out,
+      messageIdProvider: _ids,
+      ...shared
+    } = options;
+    this.#connections = new ContextPools<MqttClient>({
+      ...poolOptions,
+      max: maxConnections,
+      base: this,
+      create: ({ header, envId }) => {
+        const ctx = envId === undefined ? ROOT_CONTEXT : setEnvId(ROOT_CONTEXT, envId);
+        const client = new MqttClient(streamOf(shared, header, ctx), {
+          ...shared,
+          ...(clientId && { clientId: `${clientId}/${envId}` }),
+        });
+        client.on('error', (err) => emitError(this, LABEL, err, envId));
+        client.on('message', (topic, payload, packet) =>
+          this.#deliver(envId, false, topic, payload, packet),
+        );
+        return client;
+      },
+      destroy: (client) => client.endAsync(),
+      isIdle: (client) =>
+        (this.#topics.get(client)?.size ?? 0) === 0 &&
+        client.queue.length === 0 &&
+        Object.keys(client.outgoing).length === 0,
+    });
+  }
+
+  /** Number of environments with a connection of their own now (not counting this one). */
+  get connections(): number {
+    return this.#connections.size;
+  }
+
+  /** The connection of the active context's environment; `this` for the baseline. */
+  #connection(): MqttClient {
+    return this.#connections.acquire(context.active());
+  }
+
+  /**
+   * mqtt.js calls this for every event of this connection: a message is handled in its own
+   * environment.
+   */
+  override emit(event: string | symbol, ...args: unknown[]): boolean {
+    if (event !== 'message') return super.emit(event as 'end', ...(args as []));
+    const [topic, payload, packet] = args as [string, Buffer, IPublishPacket];
+    return this.#deliver(this.#ownEnvId, true, topic, payload, packet);
+  }
+
+  /**
+   * Emits 'message' in the message's environment: its Env-Id, else the connection's. On this
+   * connection (the deployment's own subscriptions), selective mode may skip it.
+   */
+  #deliver(
+    connectionEnvId: string | undefined,
+    own: boolean,
+    topic: string,
+    payload: Buffer,
+    packet: IPublishPacket,
+  ): boolean {
+    const base = context.active();
+    const fromMessage = getEnvId(contextOfPacket(packet, ROOT_CONTEXT, this.#propagator));
+    if (own && this.#handles !== undefined && !this.#handles(fromMessage)) return false;
+    const envId = fromMessage ?? connectionEnvId;
+    const ctx = contextOfPacket(
+      packet,
+      envId === undefined ? base : setEnvId(base, envId),
+      this.#propagator,
+    );
+    return context.with(ctx, () => super.emit('message', topic, payload, packet));
+  }
+
+  /**
+   * `options` plus the active Env-Id as an MQTT 5 user property (`Env-Id`), unless one is there.
+   * The caller's object is not changed.
+   */
+  #withEnvId(options: IClientPublishOptions | undefined): IClientPublishOptions | undefined {
+    if (!this.#v5) return options;
+    const ctx = withFallbackEnvId(this.#ownEnvId, context.active());
+    const existing = options?.properties?.userProperties as MessageFields | undefined;
+    const merged = withContextFields(existing, ctx, this.#propagator);
+    if (merged === existing) return options;
+    return {
+      ...options,
+      properties: { ...options?.properties, userProperties: merged as Record<string, string> },
+    };
+  }
+
+  /** Runs `use` on the active environment's connection; a routing error goes to `callback`. */
+  #route(callback: ((err: Error) => void) | undefined, use: (client: MqttClient) => void): this {
+    let client: MqttClient;
+    try {
+      client = this.#connection();
+    } catch (err) {
+      if (callback === undefined) throw err;
+      process.nextTick(callback, err);
+      return this;
+    }
+    use(client);
+    return this;
+  }
+
+  /**
+   * Publishes on the connection of the environment active at the call; with MQTT 5 the message
+   * carries the Env-Id as a user property.
+   */
+  override publish(topic: string, message: string | Buffer): MqttClient;
+  override publish(topic: string, message: string | Buffer, callback?: PacketCallback): MqttClient;
+  override publish(
+    topic: string,
+    message: string | Buffer,
+    opts?: IClientPublishOptions,
+    callback?: PacketCallback,
+  ): MqttClient;
+  override publish(
+    topic: string,
+    message: string | Buffer,
+    opts?: IClientPublishOptions | PacketCallback,
+    callback?: PacketCallback,
+  ): MqttClient {
+    if (typeof opts === 'function') [opts, callback] = [undefined, opts];
+    const options = this.#withEnvId(opts);
+    return this.#route(callback, (client) => {
+      if (client === this) super.publish(topic, message, options, callback);
+      else client.publish(topic, message, options, callback);
+    });
+  }
+
+  /** Subscribes on the connection of the environment active at the call. */
+  override subscribe(topicObject: Topics): MqttClient;
+  override subscribe(topicObject: Topics, callback?: ClientSubscribeCallback): MqttClient;
+  override subscribe(
+    topicObject: Topics,
+    opts?: IClientSubscribeOptions | IClientSubscribeProperties,
+  ): MqttClient;
+  override subscribe(
+    topicObject: Topics,
+    opts?: IClientSubscribeOptions | IClientSubscribeProperties,
+    callback?: ClientSubscribeCallback,
+  ): MqttClient;
+  override subscribe(
+    topicObject: Topics,
+    opts?: IClientSubscribeOptions | IClientSubscribeProperties | ClientSubscribeCallback,
+    callback?: ClientSubscribeCallback,
+  ): MqttClient {
+    if (typeof opts === 'function') [opts, callback] = [undefined, opts];
+    return this.#route(callback, (client) => {
+      const held = this.#topics.get(client) ?? new Set();
+      for (const topic of topicsOf(topicObject)) held.add(topic);
+      this.#topics.set(client, held);
+      if (client === this) super.subscribe(topicObject, opts, callback);
+      else client.subscribe(topicObject, opts, callback);
+    });
+  }
+
+  /**
+   * Unsubscribes on the connections that subscribed to any of the topics (else on the active
+   * environment's), so a subscription made at start-up ends whatever the context of the call.
+   */
+  override unsubscribe(topic: string | string[]): MqttClient;
+  override unsubscribe(topic: string | string[], opts?: IClientUnsubscribeProperties): MqttClient;
+  override unsubscribe(topic: string | string[], callback?: PacketCallback): MqttClient;
+  override unsubscribe(
+    topic: string | string[],
+    opts?: IClientUnsubscribeProperties,
+    callback?: PacketCallback,
+  ): MqttClient;
+  override unsubscribe(
+    topic: string | string[],
+    opts?: IClientUnsubscribeProperties | PacketCallback,
+    callback?: PacketCallback,
+  ): MqttClient {
+    if (typeof opts === 'function') [opts, callback] = [undefined, opts];
+    const topics = topicsOf(topic);
+    const holders = [this, ...this.#connections.values()].filter((c) =>
+      topics.some((t) => this.#topics.get(c)?.has(t)),
+    );
+    if (holders.length === 0) {
+      return this.#route(callback, (client) => {
+        if (client === this) super.unsubscribe(topic, opts, callback);
+        else client.unsubscribe(topic, opts, callback);
+      });
+    }
+    let pending = holders.length;
+    let failure: Error | undefined;
+    const done: PacketCallback = (err) => {
+      failure ??= err;
+      if (--pending === 0) callback?.(failure);
+    };
+    for (const client of holders) {
+      for (const t of topics) this.#topics.get(client)?.delete(t);
+      if (client === this) super.unsubscribe(topic, opts, done);
+      else client.unsubscribe(topic, opts, done);
+    }
+    return this;
+  }
+
+  /** Ends every environment's connection and this one (mqtt.js's arguments). */
+  override end(cb?: DoneCallback): MqttClient;
+  override end(force?: boolean): MqttClient;
+  override end(opts?: Partial<IDisconnectPacket>, cb?: DoneCallback): MqttClient;
+  override end(force?: boolean, cb?: DoneCallback): MqttClient;
+  override end(force?: boolean, opts?: Partial<IDisconnectPacket>, cb?: DoneCallback): MqttClient;
+  override end(
+    ...args: Array<boolean | Partial<IDisconnectPacket> | DoneCallback | undefined>
+  ): MqttClient {
+    const cb = args.find((a): a is DoneCallback => typeof a === 'function');
+    const force = args[0] === true;
+    const opts = args.find((a): a is Partial<IDisconnectPacket> => typeof a === 'object');
+    const others = this.#connections.close();
+    super.end(force, opts, (err) => {
+      others.then(
+        () => cb?.(err),
+        () => cb?.(err),
+      );
+    });
+    return this;
+  }
+}

@@ -1,0 +1,66 @@
+// mqtt.js's `connect(url, options)` arguments, read as mqtt.js reads them, for the transports the
+// PiCoP proxy can route: MQTT over TCP, and over TLS after the header.
+import { PicopError } from '@picop/codec';
+import type { IClientOptions } from 'mqtt';
+
+const TCP = new Set(['mqtt', 'tcp']);
+const TLS = new Set(['mqtts', 'ssl', 'tls']);
+
+/** mqtt.js's client options plus `picop`. */
+export type ClientOptions<P> = IClientOptions & { picop?: P | false };
+
+/**
+ * The options of `connect(url, options)` merged as mqtt.js merges them (the options win over the
+ * URL; `user:password@`, `?clientId=`, `mqtts` when `cert` and `key` are given). Throws
+ * `ERR_PICOP_UNSUPPORTED` for a transport other than TCP or TLS (WebSocket, SOCKS, a Unix socket).
+ */
+export function resolveOptions(url: string | undefined, options: IClientOptions): IClientOptions {
+  let resolved: IClientOptions = { ...options };
+  if (url !== undefined && url !== '') {
+    const parsed = new URL(url);
+    const fromUrl: IClientOptions = {
+      protocol: parsed.protocol.replace(/:$/, '') as IClientOptions['protocol'],
+      host: parsed.hostname.replace(/^\[(.*)\]$/, '$1'),
+    };
+    if (parsed.port !== '') fromUrl.port = Number(parsed.port);
+    if (parsed.username !== '') fromUrl.username = decodeURIComponent(parsed.username);
+    if (parsed.password !== '') fromUrl.password = decodeURIComponent(parsed.password);
+    const clientId = parsed.searchParams.get('clientId');
+    if (clientId !== null) fromUrl.clientId = clientId;
+    resolved = { ...fromUrl, ...options };
+  }
+  if (resolved.auth !== undefined) {
+    const [, username, password] = /^(.+?):(.+)$/.exec(resolved.auth) ?? [undefined, resolved.auth];
+    resolved.username = username;
+    if (password !== undefined) resolved.password = password;
+  }
+  resolved.protocol ??= 'mqtt';
+  if (resolved.cert && resolved.key && TCP.has(resolved.protocol)) resolved.protocol = 'mqtts';
+  const transports = [resolved.protocol, ...(resolved.servers ?? []).map((s) => s.protocol)];
+  for (const protocol of transports) {
+    if (protocol !== undefined && !TCP.has(protocol) && !TLS.has(protocol)) {
+      throw new PicopError(
+        'ERR_PICOP_UNSUPPORTED',
+        `@picop/mqtt: protocol ${JSON.stringify(protocol)} is not supported: PiCoP routes MQTT over TCP (mqtt:) and TLS (mqtts:)`,
+      );
+    }
+  }
+  for (const option of ['socksProxy', 'unixSocket', 'path'] as const) {
+    if (resolved[option]) {
+      throw new PicopError(
+        'ERR_PICOP_UNSUPPORTED',
+        `@picop/mqtt: the \`${option}\` option is not supported: PiCoP routes MQTT over TCP (mqtt:) and TLS (mqtts:)`,
+      );
+    }
+  }
+  if (resolved.clean === false && !resolved.clientId) {
+    // mqtt.js's own check, with its message.
+    throw new Error('Missing clientId for unclean clients');
+  }
+  return resolved;
+}
+
+/** Whether a connection with these options (and this server of `servers`) uses TLS. */
+export function isTls(protocol: string | undefined): boolean {
+  return protocol !== undefined && TLS.has(protocol);
+}

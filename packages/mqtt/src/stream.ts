@@ -1,0 +1,32 @@
+import { type Context, context } from '@opentelemetry/api';
+import { connect, connectTls } from '@picop/net-wrap';
+import type { IClientOptions, StreamBuilder } from 'mqtt';
+import { isTls } from './options.js';
+
+/**
+ * mqtt.js's stream builder for one connection: every socket (the first and each reconnect's) starts
+ * with `header`, then TLS for `mqtts:`. The socket is made in `ctx`, the connection's own context,
+ * so the packets it reads are handled there and not in the context that opened the connection.
+ * With `servers`, each attempt takes the next one, as mqtt.js does.
+ */
+export function streamOf(options: IClientOptions, header: Buffer, ctx: Context): StreamBuilder {
+  let attempt = 0;
+  return () => {
+    const server = options.servers?.[attempt++ % options.servers.length];
+    const protocol = server?.protocol ?? options.protocol;
+    const host = server?.host ?? options.hostname ?? options.host ?? 'localhost';
+    const tls = isTls(protocol);
+    const port = server?.port ?? options.port ?? (tls ? 8883 : 1883);
+    return context.with(ctx, () => {
+      if (!tls) return connect({ host, port, header });
+      const { protocol: _p, servers: _s, host: _h, port: _o, ...tlsOptions } = options;
+      return connectTls({
+        ...(tlsOptions as Parameters<typeof connectTls>[0]),
+        host,
+        port,
+        header,
+        rejectUnauthorized: options.rejectUnauthorized !== false,
+      });
+    });
+  };
+}
