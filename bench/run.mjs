@@ -11,6 +11,8 @@ const ALL = [
   'mysql',
   'redis',
   'amqp',
+  'pg',
+  'mqtt',
   'fetch',
   'gateway',
 ];

@@ -1,12 +1,14 @@
 // Each wrapper is typed as what it wraps: usable wherever the wrapped library's type is expected.
 // `npm run typecheck` checks these assertions; the tests themselves only run them.
 import { connect as connectAmqp, type PicopConnection } from '@picop/amqp';
+import { connect as connectMqtt, connectAsync as connectMqttAsync } from '@picop/mqtt';
 import { createConnection, createPool, type PicopPool } from '@picop/mysql';
 import { createPool as createCallbackPool, type PicopCallbackPool } from '@picop/mysql/callback';
 import type { Client, Pool } from '@picop/pg';
 import type { Redis } from '@picop/redis';
 import type { ChannelModel } from 'amqplib';
 import type { Redis as IORedis } from 'ioredis';
+import type { MqttClient } from 'mqtt';
 import type mysql from 'mysql2';
 import type mysqlPromise from 'mysql2/promise';
 import type pg from 'pg';
@@ -36,5 +38,10 @@ describe('wrapper types', () => {
   it('@picop/amqp connections are amqplib ChannelModels', () => {
     expectTypeOf<PicopConnection>().toExtend<ChannelModel>();
     expectTypeOf(connectAmqp).returns.resolves.toEqualTypeOf<ChannelModel>();
+  });
+
+  it('@picop/mqtt clients are mqtt.js MqttClients', () => {
+    expectTypeOf(connectMqtt).returns.toEqualTypeOf<MqttClient>();
+    expectTypeOf(connectMqttAsync).returns.resolves.toEqualTypeOf<MqttClient>();
   });
 });

@@ -45,8 +45,14 @@ export function resolveOptions(url: string | undefined, options: IClientOptions)
       );
     }
   }
-  for (const option of ['socksProxy', 'unixSocket', 'path'] as const) {
-    if (resolved[option]) {
+  // mqtt.js reads MQTTJS_SOCKS_PROXY when the option is absent.
+  const socks = resolved.socksProxy ?? (process.env.MQTTJS_SOCKS_PROXY || undefined);
+  for (const [option, value] of [
+    ['socksProxy', socks],
+    ['unixSocket', resolved.unixSocket],
+    ['path', resolved.path],
+  ] as const) {
+    if (value) {
       throw new PicopError(
         'ERR_PICOP_UNSUPPORTED',
         `@picop/mqtt: the \`${option}\` option is not supported: PiCoP routes MQTT over TCP (mqtt:) and TLS (mqtts:)`,
