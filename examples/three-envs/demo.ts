@@ -8,11 +8,15 @@ import { createGateway, type PicopGateway } from '@picop/gateway';
 import { createProxy, type PicopProxy } from '@picop/proxy';
 import { Redis as IORedis } from 'ioredis';
 import mysql from 'mysql2/promise';
+import pg from 'pg';
 import { httpGet } from '../../test/support/http';
 import {
   type ExtraServer,
   freePort,
+  MQTT_PORT,
+  PG_PORT,
   startMariadb,
+  startPostgres,
   startRedis,
   waitForPort,
 } from '../../test/support/servers';
@@ -20,7 +24,7 @@ import {
 interface Environments {
   baseline: string;
   requests: string[];
-  instances: Record<'A' | 'B' | 'mysql' | 'redis', string[]>;
+  instances: Record<'A' | 'B' | 'mysql' | 'postgres' | 'redis', string[]>;
 }
 
 export interface DemoRow {
@@ -28,8 +32,10 @@ export interface DemoRow {
   A: string;
   B: string;
   mysql: string;
+  postgres: string;
   redis: string;
   consumer: string;
+  mqtt: string;
 }
 
 export interface DemoResult {
@@ -44,6 +50,9 @@ export interface DemoResult {
 const CONFIG: Environments = JSON.parse(readFileSync(join(__dirname, 'environments.json'), 'utf8'));
 const MAIN_MYSQL = { host: '127.0.0.1', port: Number(process.env.MYSQL_PORT ?? 3306) };
 const MAIN_REDIS = { host: '127.0.0.1', port: Number(process.env.REDIS_PORT ?? 6379) };
+const PG_LOGIN = { host: '127.0.0.1', user: 'postgres', database: 'postgres' };
+const PG_TABLE = (table: string) =>
+  `CREATE TABLE IF NOT EXISTS ${table} (request_id VARCHAR(64), env VARCHAR(64), served_by VARCHAR(64))`;
 const AMQP = new URL(process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672');
 
 /** Which instance of `component` serves `env`: its own if it has one, else the baseline's. */
@@ -57,8 +66,10 @@ export function expectedTable(): DemoRow[] {
     A: `A[${instanceFor('A', env)}]`,
     B: `B[${instanceFor('B', env)}]`,
     mysql: `C[${instanceFor('mysql', env)}]`,
+    postgres: `PG[${instanceFor('postgres', env)}]`,
     redis: `Redis[${instanceFor('redis', env)}]`,
     consumer: `consumer[${CONFIG.baseline}] in ${env} -> Redis[${instanceFor('redis', env)}]`,
+    mqtt: `consumer[${CONFIG.baseline}] in ${env} -> Redis[${instanceFor('redis', env)}]`,
   }));
 }
 
@@ -81,8 +92,9 @@ export async function runDemo({ log = (_: string) => {} } = {}): Promise<DemoRes
   };
 
   try {
-    log('starting the data stores: C (MariaDB) and Redis for feature-1 and feature-2 ...');
+    log('starting the data stores: C (MariaDB), PostgreSQL and Redis of the environments ...');
     const mysqlPorts: Record<string, number> = { [CONFIG.baseline]: MAIN_MYSQL.port };
+    const pgPorts: Record<string, number> = { [CONFIG.baseline]: PG_PORT };
     const redisPorts: Record<string, number> = { [CONFIG.baseline]: MAIN_REDIS.port };
     await Promise.all([
       ...CONFIG.instances.mysql
@@ -91,6 +103,13 @@ export async function runDemo({ log = (_: string) => {} } = {}): Promise<DemoRes
           const s = await startMariadb();
           extra.push(s);
           mysqlPorts[env] = s.port;
+        }),
+      ...CONFIG.instances.postgres
+        .filter((e) => e !== CONFIG.baseline)
+        .map(async (env) => {
+          const s = await startPostgres();
+          extra.push(s);
+          pgPorts[env] = s.port;
         }),
       ...CONFIG.instances.redis
         .filter((e) => e !== CONFIG.baseline)
@@ -113,6 +132,12 @@ export async function runDemo({ log = (_: string) => {} } = {}): Promise<DemoRes
       );
       await conn.end();
     }
+    for (const port of Object.values(pgPorts)) {
+      const client = new pg.Client({ ...PG_LOGIN, port });
+      await client.connect();
+      await client.query(PG_TABLE(table));
+      await client.end();
+    }
 
     // One proxy in front of each store and each service; routes from environments.json.
     const proxyFor = async (
@@ -133,7 +158,10 @@ export async function runDemo({ log = (_: string) => {} } = {}): Promise<DemoRes
     };
     const mysqlProxy = await proxyFor(mysqlPorts);
     const redisProxy = await proxyFor(redisPorts);
+    const pgProxy = await proxyFor(pgPorts);
+    // The brokers are shared by every environment: the Env-Id travels in each message.
     const amqpProxy = await proxyFor({ [CONFIG.baseline]: Number(AMQP.port || 5672) });
+    const mqttProxy = await proxyFor({ [CONFIG.baseline]: MQTT_PORT });
 
     log('starting services A[main], A[feature-1], B[main], B[feature-2] and consumer[main] ...');
     const start = async (role: string, env: string, vars: Record<string, string>) => {
@@ -157,7 +185,13 @@ export async function runDemo({ log = (_: string) => {} } = {}): Promise<DemoRes
       });
       return port;
     };
-    const stores = { MYSQL: mysqlProxy, REDIS: redisProxy, AMQP: amqpProxy };
+    const stores = {
+      MYSQL: mysqlProxy,
+      POSTGRES: pgProxy,
+      REDIS: redisProxy,
+      AMQP: amqpProxy,
+      MQTT: mqttProxy,
+    };
     const bPorts: Record<string, number> = {};
     for (const env of CONFIG.instances.B) bPorts[env] = await start('B', env, stores);
     const bProxy = await proxyFor(bPorts, { propagate: true });
@@ -202,10 +236,17 @@ export async function runDemo({ log = (_: string) => {} } = {}): Promise<DemoRes
           ] as const,
       ),
     );
-    const consumed = async (id: string) => {
+    const pgClients = await Promise.all(
+      Object.entries(pgPorts).map(async ([env, port]) => {
+        const client = new pg.Client({ ...PG_LOGIN, port });
+        await client.connect();
+        return [env, client] as const;
+      }),
+    );
+    const consumed = async (key: string) => {
       for (let i = 0; i < 100; i++) {
         for (const [env, r] of redisClients) {
-          const value = await r.get(`${run}:consumed:${id}`);
+          const value = await r.get(`${run}:${key}`);
           if (value) return `${value} -> Redis[${env}]`;
         }
         await new Promise((r) => setTimeout(r, 100));
@@ -227,11 +268,17 @@ export async function runDemo({ log = (_: string) => {} } = {}): Promise<DemoRes
         A: replies.get(env)?.A ?? '?',
         B: replies.get(env)?.B ?? '?',
         mysql: `C[${await where(mysqlConns, async (c) => ((await c.query(`SELECT 1 FROM ${table} WHERE request_id = ?`, [id]))[0] as unknown[]).length > 0)}]`,
+        postgres: `PG[${await where(pgClients, async (c) => (await c.query(`SELECT 1 FROM ${table} WHERE request_id = $1`, [id])).rowCount === 1)}]`,
         redis: `Redis[${await where(redisClients, async (r) => (await r.exists(`${run}:${id}`)) === 1)}]`,
-        consumer: await consumed(id),
+        consumer: await consumed(`consumed:${id}`),
+        mqtt: await consumed(`mqtt:${id}`),
       });
     }
     for (const [, c] of mysqlConns) {
+      await c.query(`DROP TABLE IF EXISTS ${table}`);
+      await c.end();
+    }
+    for (const [, c] of pgClients) {
       await c.query(`DROP TABLE IF EXISTS ${table}`);
       await c.end();
     }

@@ -9,10 +9,21 @@ function print(title: string, rows: DemoRow[]): void {
     'A served by',
     'B served by',
     'MySQL write in',
+    'PostgreSQL write in',
     'Redis write in',
-    'message handled by',
+    'AMQP message handled by',
+    'MQTT message handled by',
   ];
-  const cells = rows.map((r) => [r.request, r.A, r.B, r.mysql, r.redis, r.consumer]);
+  const cells = rows.map((r) => [
+    r.request,
+    r.A,
+    r.B,
+    r.mysql,
+    r.postgres,
+    r.redis,
+    r.consumer,
+    r.mqtt,
+  ]);
   const widths = header.map((h, i) =>
     Math.max(h.length, ...cells.map((c) => (c[i] as string).length)),
   );

@@ -3,8 +3,10 @@
 import './instrumentation';
 import http from 'node:http';
 import { connect as amqpConnect } from '@picop/amqp';
+import { connectAsync as mqttConnect } from '@picop/mqtt';
 import { createPool } from '@picop/mysql';
 import { acceptPicop } from '@picop/net-wrap';
+import { Pool as PgPool } from '@picop/pg';
 import { getEnvId } from '@picop/propagator';
 import { Redis } from '@picop/redis';
 
@@ -18,6 +20,7 @@ const {
 } = process.env;
 const NAME = `${ROLE}[${ENV_ID}]`;
 const QUEUE = `${PREFIX}.orders`;
+const TOPIC = `${PREFIX}/orders`;
 const TABLE = PREFIX.replace(/-/g, '_');
 const addr = (name: string) => {
   const [host, port] = String(process.env[name]).split(':');
@@ -41,7 +44,10 @@ async function serviceA(): Promise<http.RequestListener> {
   };
 }
 
-/** B: writes the order to MySQL and Redis and publishes it, all in the request's environment. */
+/**
+ * B: writes the order to MySQL, PostgreSQL and Redis, and publishes it to RabbitMQ and MQTT, all in
+ * the request's environment.
+ */
 async function serviceB(): Promise<http.RequestListener> {
   const pool = createPool({
     ...addr('MYSQL'),
@@ -50,8 +56,15 @@ async function serviceB(): Promise<http.RequestListener> {
     database: 'test',
     connectionLimit: 4,
   });
+  const postgres = new PgPool({
+    ...addr('POSTGRES'),
+    user: 'postgres',
+    database: 'postgres',
+    max: 4,
+  });
   const redis = new Redis(addr('REDIS'));
   const amqp = await amqpConnect(`amqp://guest:guest@${process.env.AMQP}`);
+  const mqtt = await mqttConnect(`mqtt://${process.env.MQTT}`, { protocolVersion: 5 });
   return async (req, res) => {
     const id = new URL(req.url ?? '/', 'http://x').searchParams.get('id') as string;
     // In the database of the request's environment, like the insert after it.
@@ -63,7 +76,16 @@ async function serviceB(): Promise<http.RequestListener> {
       getEnvId() ?? '',
       NAME,
     ]);
+    await postgres.query(
+      `CREATE TABLE IF NOT EXISTS ${TABLE} (request_id VARCHAR(64), env VARCHAR(64), served_by VARCHAR(64))`,
+    );
+    await postgres.query(`INSERT INTO ${TABLE} (request_id, env, served_by) VALUES ($1, $2, $3)`, [
+      id,
+      getEnvId() ?? '',
+      NAME,
+    ]);
     await redis.set(`${PREFIX}:${id}`, NAME);
+    await mqtt.publishAsync(TOPIC, id, { qos: 1 });
     const channel = await amqp.createChannel();
     await channel.assertQueue(QUEUE, { durable: false });
     channel.sendToQueue(QUEUE, Buffer.from(id));
@@ -72,7 +94,10 @@ async function serviceB(): Promise<http.RequestListener> {
   };
 }
 
-/** The order consumer: a worker with no request context, each message handled in its environment. */
+/**
+ * The order consumer: a worker with no request context, each message (RabbitMQ's and MQTT's)
+ * handled in its environment.
+ */
 async function consumer(): Promise<void> {
   const redis = new Redis(addr('REDIS'));
   const amqp = await amqpConnect(`amqp://guest:guest@${process.env.AMQP}`, {
@@ -85,6 +110,14 @@ async function consumer(): Promise<void> {
     await redis.set(`${PREFIX}:consumed:${msg.content}`, `consumer[${ENV_ID}] in ${getEnvId()}`);
     channel.ack(msg);
   });
+  const mqtt = await mqttConnect(`mqtt://${process.env.MQTT}`, {
+    protocolVersion: 5,
+    picop: { envId: ENV_ID },
+  });
+  mqtt.on('message', async (_topic, payload) => {
+    await redis.set(`${PREFIX}:mqtt:${payload}`, `consumer[${ENV_ID}] in ${getEnvId()}`);
+  });
+  await mqtt.subscribeAsync(TOPIC, { qos: 1 });
   process.stdout.write('ready\n');
 }
 
