@@ -132,11 +132,6 @@ export class PicopMqttClient extends MqttClient {
     return this.#connections.size;
   }
 
-  /** The connection of the active context's environment; `this` for the baseline. */
-  #connection(): MqttClient {
-    return this.#connections.acquire(context.active());
-  }
-
   /**
    * mqtt.js calls this for every event of this connection: a message is handled in its own
    * environment.
@@ -159,14 +154,20 @@ export class PicopMqttClient extends MqttClient {
     packet: IPublishPacket,
   ): boolean {
     const base = context.active();
-    const fromMessage = getEnvId(contextOfPacket(packet, ROOT_CONTEXT, this.#propagator));
+    const fields = packet.properties?.userProperties as MessageFields | undefined;
+    const fromMessage =
+      fields === undefined
+        ? undefined
+        : getEnvId(this.#propagator.extract(ROOT_CONTEXT, fields, messageFieldsGetter));
     if (own && this.#handles !== undefined && !this.#handles(fromMessage)) return false;
     const envId = fromMessage ?? connectionEnvId;
-    const ctx = contextOfPacket(
-      packet,
-      envId === undefined ? base : setEnvId(base, envId),
-      this.#propagator,
-    );
+    // The connection's socket was made in its own context: usually the Env-Id is already there.
+    let ctx = envId === undefined || getEnvId(base) === envId ? base : setEnvId(base, envId);
+    // Other fields a custom propagator carries (trace context, say).
+    if (fields !== undefined && this.#propagator !== defaultConnectionPropagator) {
+      ctx = this.#propagator.extract(ctx, fields, messageFieldsGetter);
+    }
+    if (ctx === base) return super.emit('message', topic, payload, packet);
     return context.with(ctx, () => super.emit('message', topic, payload, packet));
   }
 
@@ -174,9 +175,12 @@ export class PicopMqttClient extends MqttClient {
    * `options` plus the active Env-Id as an MQTT 5 user property (`Env-Id`), unless one is there.
    * The caller's object is not changed.
    */
-  #withEnvId(options: IClientPublishOptions | undefined): IClientPublishOptions | undefined {
+  #withEnvId(
+    options: IClientPublishOptions | undefined,
+    active: Context,
+  ): IClientPublishOptions | undefined {
     if (!this.#v5) return options;
-    const ctx = withFallbackEnvId(this.#ownEnvId, context.active());
+    const ctx = withFallbackEnvId(this.#ownEnvId, active);
     const existing = options?.properties?.userProperties as MessageFields | undefined;
     const merged = withContextFields(existing, ctx, this.#propagator);
     if (merged === existing) return options;
@@ -187,10 +191,14 @@ export class PicopMqttClient extends MqttClient {
   }
 
   /** Runs `use` on the active environment's connection; a routing error goes to `callback`. */
-  #route(callback: ((err: Error) => void) | undefined, use: (client: MqttClient) => void): this {
+  #route(
+    callback: ((err: Error) => void) | undefined,
+    use: (client: MqttClient) => void,
+    active: Context = context.active(),
+  ): this {
     let client: MqttClient;
     try {
-      client = this.#connection();
+      client = this.#connections.acquire(active);
     } catch (err) {
       if (callback === undefined) throw err;
       process.nextTick(callback, err);
@@ -219,11 +227,16 @@ export class PicopMqttClient extends MqttClient {
     callback?: PacketCallback,
   ): MqttClient {
     if (typeof opts === 'function') [opts, callback] = [undefined, opts];
-    const options = this.#withEnvId(opts);
-    return this.#route(callback, (client) => {
-      if (client === this) super.publish(topic, message, options, callback);
-      else client.publish(topic, message, options, callback);
-    });
+    const active = context.active();
+    const options = this.#withEnvId(opts, active);
+    return this.#route(
+      callback,
+      (client) => {
+        if (client === this) super.publish(topic, message, options, callback);
+        else client.publish(topic, message, options, callback);
+      },
+      active,
+    );
   }
 
   /** Subscribes on the connection of the environment active at the call. */

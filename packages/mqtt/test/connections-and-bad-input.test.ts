@@ -2,7 +2,7 @@
 // selective consumption on one shared broker, and every bad input.
 import net from 'node:net';
 import { ROOT_CONTEXT } from '@opentelemetry/api';
-import { connect, connectAsync, PicopMqttClient } from '@picop/mqtt';
+import { connect, connectAsync, contextOfPacket, PicopMqttClient } from '@picop/mqtt';
 import { getEnvId, headerForContext, setEnvId, withEnvId } from '@picop/propagator';
 import { createProxy, type PicopProxy } from '@picop/proxy';
 import type { MqttClient } from 'mqtt';
@@ -110,6 +110,23 @@ describe('what goes on the wire', () => {
       clientId: 'svc-1',
       protocol: 'mqtt',
     });
+  });
+});
+
+describe('contextOfPacket', () => {
+  it('gives the Env-Id a packet’s user properties carry, on top of a base context', () => {
+    const packet = {
+      cmd: 'publish' as const,
+      topic: 't',
+      payload: Buffer.alloc(0),
+      qos: 0 as const,
+      dup: false,
+      retain: false,
+      properties: { userProperties: { 'env-id': ['feature-3', 'x'] } },
+    };
+    expect(getEnvId(contextOfPacket(packet))).toBe('feature-3');
+    const base = setEnvId(ROOT_CONTEXT, 'main');
+    expect(getEnvId(contextOfPacket({ ...packet, properties: {} }, base))).toBe('main');
   });
 });
 
