@@ -12,6 +12,7 @@ import {
   getEnvId,
   headerForContext,
 } from '@picop/propagator';
+import { type Route, Routes, type RoutesOptions } from '@picop/routes';
 import { DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_POOLS } from './constants.js';
 import { fallbackEnvId, withFallbackEnvId } from './wrapper-options.js';
 
@@ -25,6 +26,11 @@ export interface PoolContext {
   header: Buffer;
   /** The Env-Id, if the context has one. */
   envId: string | undefined;
+  /**
+   * With `routes`: where this environment's connections go, when it has a route; `undefined`:
+   * the client's own address.
+   */
+  route: Route | undefined;
 }
 
 /** Options of {@link ContextPools}. */
@@ -59,6 +65,23 @@ export interface ContextPoolsOptions<T> {
   /** @default 'spec' */
   dialect?: Dialect;
   /**
+   * Proxyless routing: each environment's client connects to its route's destination (see
+   * `PoolContext.route`). A change of routes closes the clients whose route changed, each once it
+   * is idle; the next use opens a new one.
+   */
+  routes?: RoutesOptions;
+  /**
+   * Runs once for each new client before it serves (`ready()`): creating an isolated
+   * environment's database on first use, say. A failure closes the client, so the next use tries
+   * again.
+   */
+  prepare?(client: T, pool: PoolContext): Promise<void>;
+  /**
+   * Whether clients' connections start with the PiCoP header, when `routes` does not say.
+   * @default true
+   */
+  header?: boolean;
+  /**
    * The client of the context without an Env-Id (after `envId`), owned by the caller: `acquire`
    * returns it for that context; it is never counted, evicted, expired or closed here. A wrapper
    * that is itself the baseline client (ioredis's `Redis`, mysql2's `Pool`) passes itself.
@@ -69,7 +92,13 @@ export interface ContextPoolsOptions<T> {
 interface Entry<T> {
   client: T;
   lastUsed: number;
+  envId: string | undefined;
+  route: Route | undefined;
 }
+
+const NO_HEADER = Buffer.alloc(0);
+const sameRoute = (a: Route | undefined, b: Route | undefined) =>
+  a === b || (a?.host === b?.host && a?.port === b?.port && a?.header === b?.header);
 
 /**
  * A bounded map of per-context clients: one pool, connection or client per Env-Id (more exactly,
@@ -95,6 +124,11 @@ export class ContextPools<T> {
   readonly #baseKey: string | undefined;
   // Runs only while clients are held: a wrapper with none leaves no timer behind.
   #sweeper: NodeJS.Timeout | undefined;
+  readonly #routes: Routes | undefined;
+  // Clients whose route changed while busy: closed once idle.
+  readonly #retiring = new Set<T>();
+  readonly #preparing = new WeakMap<object, Promise<void>>();
+  #retirer: NodeJS.Timeout | undefined;
   readonly #closing: Array<Promise<void>> = [];
   #closed = false;
   #created = 0;
@@ -120,6 +154,13 @@ export class ContextPools<T> {
     this.#fallbackEnvId = fallbackEnvId(options.envId);
     this.#keyedByEnvId =
       (options.propagator ?? defaultConnectionPropagator) === defaultConnectionPropagator;
+    if (options.routes !== undefined) {
+      this.#routes = new Routes(options.routes);
+      this.#routes.on('change', () => this.#rerouted());
+      this.#routes.on('error', (err) =>
+        diag.warn(`picop: routes kept as they were: ${err.message}`),
+      );
+    }
     this.#baseKey =
       options.base === undefined
         ? undefined
@@ -141,6 +182,10 @@ export class ContextPools<T> {
   /** Clients closed after `idleTimeoutMs` unused. */
   get expired(): number {
     return this.#expired;
+  }
+  /** The routes (with `routes`): `failures` counts reloads that failed. */
+  get routes(): Routes | undefined {
+    return this.#routes;
   }
 
   /**
@@ -174,6 +219,14 @@ export class ContextPools<T> {
       : headerForContext(ctx, this.#options).toString('latin1');
   }
 
+  /**
+   * While `prepare` runs for `client`, a promise of its end (rejected if it failed); else
+   * `undefined`: the client is ready.
+   */
+  ready(client: T): Promise<void> | undefined {
+    return this.#preparing.get(client as object);
+  }
+
   /** The clients held (not `base`), in creation order. */
   *values(): IterableIterator<T> {
     for (const entry of this.#entries.values()) yield entry.client;
@@ -194,7 +247,10 @@ export class ContextPools<T> {
   /** Destroys every client held (not `base`) and waits for them; later `acquire` calls throw. */
   async close(): Promise<void> {
     this.#closed = true;
+    this.#routes?.close();
     await this.clear();
+    for (const client of this.#retiring) this.#retire(client, true);
+    await Promise.all(this.#closing);
   }
 
   /** Destroys every client held (not `base`) and waits for them; `acquire` creates anew. */
@@ -210,10 +266,30 @@ export class ContextPools<T> {
         `All ${this.#max} per-context clients are busy; a client for a new context cannot be opened: raise \`max\``,
       );
     }
+    const envId = getEnvId(ctx);
+    // Throws while routes from an admin URL are unread: never a connection to a guess.
+    const route = this.#routes?.get(envId);
     const fields = fieldsForContext(ctx, this.#options.propagator);
-    const header = headerForContext(ctx, this.#options);
-    const client = this.#options.create({ key, fields, header, envId: getEnvId(ctx) });
-    this.#entries.set(key, { client, lastUsed: performance.now() });
+    const sendHeader = route?.header ?? this.#routes?.header ?? this.#options.header ?? true;
+    const header = sendHeader ? headerForContext(ctx, this.#options) : NO_HEADER;
+    const pool: PoolContext = { key, fields, header, envId, route };
+    const client = this.#options.create(pool);
+    const entry: Entry<T> = { client, lastUsed: performance.now(), envId, route };
+    this.#entries.set(key, entry);
+    if (this.#options.prepare !== undefined) {
+      const prepared = this.#options.prepare(client, pool).then(
+        () => this.#preparing.delete(client as object),
+        (err: unknown) => {
+          this.#destroy(key, entry);
+          throw err;
+        },
+      );
+      prepared.catch(() => {});
+      this.#preparing.set(
+        client as object,
+        prepared.then(() => undefined),
+      );
+    }
     this.#created++;
     if (this.#sweeper === undefined && this.#idleTimeoutMs > 0) {
       this.#sweeper = setInterval(
@@ -260,7 +336,7 @@ export class ContextPools<T> {
   }
 
   #destroy(key: string, entry: Entry<T>): void {
-    this.#entries.delete(key);
+    if (this.#entries.get(key)?.client === entry.client) this.#entries.delete(key);
     this.#stopSweeperIfEmpty();
     const done = (async () => {
       try {
@@ -271,6 +347,39 @@ export class ContextPools<T> {
     })();
     this.#closing.push(done);
     done.finally(() => this.#closing.splice(this.#closing.indexOf(done), 1));
+  }
+
+  // Routes changed: a client whose route is no longer its own leaves the map now (the next use
+  // opens a new one at the new destination) and is closed once its work in flight is done.
+  #rerouted(): void {
+    for (const [key, entry] of this.#entries) {
+      let route: Route | undefined;
+      try {
+        route = this.#routes?.get(entry.envId);
+      } catch {
+        continue;
+      }
+      if (sameRoute(route, entry.route)) continue;
+      this.#entries.delete(key);
+      this.#retire(entry.client, false);
+    }
+    this.#stopSweeperIfEmpty();
+  }
+
+  #retire(client: T, now: boolean): void {
+    this.#retiring.delete(client);
+    if (now || this.#isIdle(client)) {
+      this.#destroy('', { client, lastUsed: 0, envId: undefined, route: undefined });
+      return;
+    }
+    this.#retiring.add(client);
+    this.#retirer ??= setInterval(() => {
+      for (const c of this.#retiring) if (this.#isIdle(c)) this.#retire(c, true);
+      if (this.#retiring.size === 0) {
+        clearInterval(this.#retirer);
+        this.#retirer = undefined;
+      }
+    }, 50).unref();
   }
 
   #stopSweeperIfEmpty(): void {

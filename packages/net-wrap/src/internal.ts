@@ -8,6 +8,8 @@ export {
   emitError,
   fallbackEnvId,
   forwardEvents,
+  isolationName,
+  sendsHeader,
   splitOptions,
   withFallbackEnvId,
 } from './wrapper-options.js';

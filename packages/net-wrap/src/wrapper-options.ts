@@ -2,6 +2,7 @@ import type { EventEmitter } from 'node:events';
 import { type Context, context, ROOT_CONTEXT, type TextMapPropagator } from '@opentelemetry/api';
 import { type Dialect, PicopError } from '@picop/codec';
 import { envIdProblem, getEnvId, headerForContext, setEnvId } from '@picop/propagator';
+import type { RoutesOptions } from '@picop/routes';
 import { ENV_ID_VARIABLE } from './constants.js';
 
 /** The `picop` options every client wrapper (mysql, redis, amqp) accepts. */
@@ -23,6 +24,16 @@ export interface PicopWrapperOptions {
   idleTimeoutMs?: number;
   /** @default 'spec' */
   dialect?: Dialect;
+  /**
+   * Proxyless routing: each environment's connections go straight to its route's destination;
+   * environments without one, and work without an Env-Id, to the client's own address.
+   */
+  routes?: RoutesOptions;
+  /**
+   * Logical isolation: each environment gets its own database, key prefix, virtual host... on
+   * the client's own server (the shape is each wrapper's). Connections carry no header.
+   */
+  isolate?: object;
 }
 
 /** Environment variable that turns every wrapper into the plain library: `PICOP_DISABLED=1`. */
@@ -76,9 +87,41 @@ function baseContext(options: PicopWrapperOptions): Context {
   return withFallbackEnvId(fallbackEnvId(options.envId), ROOT_CONTEXT);
 }
 
-/** The header of the baseline client: the fallback Env-Id's, or the empty header. */
+/**
+ * Whether the connections to the client's own address start with the header: not when it routes
+ * itself (unless `routes.header`) or isolates environments on that server.
+ */
+export function sendsHeader(options: PicopWrapperOptions): boolean {
+  if (options.routes !== undefined) return options.routes.header ?? false;
+  return options.isolate === undefined;
+}
+
+/**
+ * The header of the baseline client: the fallback Env-Id's, or the header without fields; none
+ * when {@link sendsHeader} says so.
+ */
 export function baseHeader(options: PicopWrapperOptions): Buffer {
+  if (!sendsHeader(options)) return Buffer.alloc(0);
   return headerForContext(baseContext(options), options);
+}
+
+/** Env-Ids that may become part of a database, schema, vhost or key name. */
+const IDENTIFIER_SAFE = /^[A-Za-z0-9_-]{1,48}$/;
+
+/**
+ * `envId`, checked before it becomes part of an identifier (a database or schema name, a key
+ * prefix, a virtual host): letters, digits, `_` and `-`, at most 48. Anything else throws
+ * `ERR_PICOP_INVALID_ARG`: such an environment cannot be isolated, and its work fails rather
+ * than land elsewhere.
+ */
+export function isolationName(envId: string): string {
+  if (!IDENTIFIER_SAFE.test(envId)) {
+    throw new PicopError(
+      'ERR_PICOP_INVALID_ARG',
+      `Env-Id ${JSON.stringify(envId)} cannot name an isolated environment: only letters, digits, _ and - (at most 48) may become part of an identifier`,
+    );
+  }
+  return envId;
 }
 
 /** The part of an event emitter {@link emitError} uses (mqtt.js's typed emitter has it too). */

@@ -1,11 +1,9 @@
 import net from 'node:net';
 import { type Dialect, PicopError } from '@picop/codec';
+import { type Address, parseAddress, RoutesFile, RouteTable } from '@picop/routes';
 import type { Registry } from 'prom-client';
-import { type Address, parseAddress } from './address.js';
 import { Connection } from './connection.js';
 import { ProxyStats } from './ProxyStats.js';
-import { RoutesFile } from './RoutesFile.js';
-import { RouteTable } from './RouteTable.js';
 
 /** What the proxy logs with: pino's logger fits, and so does a small adapter of any other. */
 export interface ProxyLogger {

@@ -2,10 +2,9 @@ import { timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 import { isPicopError } from '@picop/codec';
+import { type Address, formatAddress, RouteTable } from '@picop/routes';
 import { Counter } from 'prom-client';
-import { type Address, formatAddress } from './address.js';
 import type { PicopProxy } from './PicopProxy.js';
-import { RouteTable } from './RouteTable.js';
 
 const MAX_BODY_BYTES = 1 << 20;
 

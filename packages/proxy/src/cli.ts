@@ -2,9 +2,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PicopError } from '@picop/codec';
+import { formatAddress } from '@picop/routes';
 import { type Logger, pino } from 'pino';
 import { collectDefaultMetrics } from 'prom-client';
-import { formatAddress } from './address.js';
 import { createAdminServer } from './admin.js';
 import { loadConfig, USAGE } from './config.js';
 import { registerWithController } from './controller.js';

@@ -1,4 +1,4 @@
-import { type Address, parseAddress } from './address.js';
+import { type Address, parseAddress } from '@picop/routes';
 import type { ProxyOptions } from './PicopProxy.js';
 import { loadSettings, type Setting, usage } from './settings.js';
 

@@ -7,10 +7,10 @@ import {
   isPicopError,
   PicopError,
 } from '@picop/codec';
-import { formatAddress } from './address.js';
+import type { RouteTable } from '@picop/routes';
+import { formatAddress } from '@picop/routes';
 import type { ProxyLogger, ProxyOptions } from './PicopProxy.js';
 import type { ProxyStats } from './ProxyStats.js';
-import type { RouteTable } from './RouteTable.js';
 import { readAccepted } from './read-path.js';
 import { KEEP_ALIVE_INITIAL_DELAY_MS, Relay } from './relay.js';
 

@@ -1,5 +1,5 @@
-export type { Address } from './address.js';
-export { formatAddress, parseAddress } from './address.js';
+export type { Address } from '@picop/routes';
+export { formatAddress, parseAddress, RoutesFile, RouteTable } from '@picop/routes';
 export type { AdminOptions } from './admin.js';
 export { createAdminServer } from './admin.js';
 export type { ProxyConfig } from './config.js';
@@ -8,5 +8,3 @@ export type { ControllerRegistration } from './controller.js';
 export { registerWithController } from './controller.js';
 export type { ProxyLogger, ProxyOptions, ProxyStatsSnapshot } from './PicopProxy.js';
 export { createProxy, PicopProxy } from './PicopProxy.js';
-export { RoutesFile } from './RoutesFile.js';
-export { RouteTable } from './RouteTable.js';

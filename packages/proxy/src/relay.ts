@@ -1,5 +1,5 @@
 import type net from 'node:net';
-import type { Address } from './address.js';
+import type { Address } from '@picop/routes';
 import { connectReading, owned } from './read-path.js';
 
 /** TCP keep-alive on both legs: the kernel finds a peer that vanished without FIN or RST. */

@@ -3,7 +3,7 @@ import { type FSWatcher, readFileSync, watch } from 'node:fs';
 import { dirname } from 'node:path';
 import { PicopError } from '@picop/codec';
 import type { RouteTable } from './RouteTable.js';
-import { routesValue } from './settings.js';
+import { routesValue } from './routes-value.js';
 
 function readText(file: string): string {
   try {
