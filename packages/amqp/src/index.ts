@@ -1,4 +1,4 @@
-import { splitOptions } from '@picop/net-wrap/internal';
+import { refuseDirect, splitOptions } from '@picop/net-wrap/internal';
 import amqplib, { type ChannelModel, type SocketOptions } from 'amqplib';
 import { PicopConnection } from './PicopConnection.js';
 import type { AmqpUrl, PicopAmqpOptions, PicopSocketOptions } from './types.js';
@@ -28,6 +28,7 @@ export async function connect(
     socketOptions,
   );
   if (!enabled) return amqplib.connect(url, library as SocketOptions);
+  refuseDirect(picop, '@picop/amqp');
   const connection = new PicopConnection(url, socketOptions, picop);
   await connection.open();
   return connection;

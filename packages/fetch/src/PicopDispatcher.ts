@@ -3,7 +3,7 @@ import net from 'node:net';
 import type tls from 'node:tls';
 import { type Context, context } from '@opentelemetry/api';
 import { ContextPools, connect, connectTls, type PicopWrapperOptions } from '@picop/net-wrap';
-import { splitOptions } from '@picop/net-wrap/internal';
+import { refuseDirect, splitOptions } from '@picop/net-wrap/internal';
 import { Agent, type buildConnector, Dispatcher, errors } from 'undici';
 
 /** The `picop` options of {@link createDispatcher}. */
@@ -100,6 +100,7 @@ export class PicopDispatcher extends Dispatcher {
     );
     const { connect: connectOptions, ...agentOptions } = library;
     const { maxPools, ...poolOptions } = picop;
+    refuseDirect(picop, '@picop/fetch');
     this.#pools = new ContextPools<Agent>({
       ...poolOptions,
       max: maxPools,

@@ -1,4 +1,4 @@
-import { splitOptions } from '@picop/net-wrap/internal';
+import { refuseDirect, splitOptions } from '@picop/net-wrap/internal';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { type ClientOptions, resolveOptions } from './options.js';
 import { PicopMqttClient, type PicopMqttOptions } from './PicopMqttClient.js';
@@ -31,6 +31,7 @@ export function connect(
     ClientOptions<PicopMqttOptions>
   >(options);
   if (!enabled) return mqtt.connect(url, library as IClientOptions);
+  refuseDirect(picop, '@picop/mqtt');
   return new PicopMqttClient(resolveOptions(url, library), picop);
 }
 

@@ -1,7 +1,13 @@
 import { context as otelContext, ROOT_CONTEXT } from '@opentelemetry/api';
 import { PicopError } from '@picop/codec';
 import { ContextPools, connect } from '@picop/net-wrap';
-import { baseHeader, forwardEvents, splitOptions } from '@picop/net-wrap/internal';
+import {
+  baseHeader,
+  forwardEvents,
+  isolationName,
+  sendsHeader,
+  splitOptions,
+} from '@picop/net-wrap/internal';
 import mysql from 'mysql2';
 import mysqlPromise from 'mysql2/promise';
 import type { CorePoolInternals, PromisePoolClass } from './internal-types.js';
@@ -83,16 +89,30 @@ export class PicopCallbackPool extends CorePool {
     const { enabled, picop, library } = splitOptions<PicopMysqlOptions, PicopPoolOptions>(options);
     super({ config: poolConfig(enabled ? withHeaderStream(library, baseHeader(picop)) : library) });
     if (!enabled) return;
+    const { isolate } = picop;
+    const databaseOf = (envId: string) => isolate?.database(isolationName(envId));
     this.#pools = new ContextPools<mysql.Pool>({
       ...picop,
       max: picop.maxPools,
       base: this,
-      create: ({ header, envId }) => {
-        const pool = mysql.createPool(withHeaderStream(library, header));
+      header: sendsHeader(picop),
+      create: ({ header, envId, route }) => {
+        const own = {
+          ...library,
+          ...(route && { host: route.host, port: route.port }),
+          ...(isolate && envId !== undefined && { database: databaseOf(envId) }),
+        };
+        const pool = mysql.createPool(withHeaderStream(own, header));
         forwardEvents(pool, this, POOL_EVENTS, envId, LABEL);
         return pool;
       },
       destroy: (pool) => new Promise<void>((resolve) => pool.end(() => resolve())),
+      ...(isolate?.create && {
+        prepare: async (_pool, { envId }) => {
+          if (envId === undefined) return;
+          await isolate.create?.({ envId, database: databaseOf(envId) as string });
+        },
+      }),
       isIdle: (pool) => {
         const core = pool as unknown as CorePoolInternals;
         return (
@@ -121,8 +141,14 @@ export class PicopCallbackPool extends CorePool {
       process.nextTick(callback, err as NodeJS.ErrnoException, undefined as never);
       return;
     }
+    const ready = pool === this ? undefined : this.#pools?.ready(pool);
     if (pool === this) super.getConnection(callback);
-    else pool.getConnection(callback);
+    else if (ready === undefined) pool.getConnection(callback);
+    else
+      ready.then(
+        () => pool.getConnection(callback),
+        (err: NodeJS.ErrnoException) => callback(err, undefined as never),
+      );
   }
 
   /** Returns a connection to the pool it came from: another environment's never joins this one. */

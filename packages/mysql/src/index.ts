@@ -1,12 +1,22 @@
 import { context } from '@opentelemetry/api';
 import { headerOf } from '@picop/net-wrap';
-import { fallbackEnvId, splitOptions, withFallbackEnvId } from '@picop/net-wrap/internal';
+import {
+  fallbackEnvId,
+  refuseDirect,
+  splitOptions,
+  withFallbackEnvId,
+} from '@picop/net-wrap/internal';
 import mysql from 'mysql2/promise';
 import { PicopCallbackPool, type PicopPool, withHeaderStream } from './PicopPool.js';
 import type { PicopConnectionOptions, PicopMysqlOptions, PicopPoolOptions } from './types.js';
 
 export { PicopPool } from './PicopPool.js';
-export type { PicopConnectionOptions, PicopMysqlOptions, PicopPoolOptions } from './types.js';
+export type {
+  MysqlIsolation,
+  PicopConnectionOptions,
+  PicopMysqlOptions,
+  PicopPoolOptions,
+} from './types.js';
 
 /**
  * A drop-in for `mysql2/promise`'s `createPool`, with one pool per environment: every query runs
@@ -34,6 +44,7 @@ export function createConnection(
     options,
   );
   if (!enabled) return mysql.createConnection(library);
+  refuseDirect(picop, '@picop/mysql createConnection (use createPool)');
   const header = headerOf({
     context: withFallbackEnvId(fallbackEnvId(picop.envId), context.active()),
     propagator: picop.propagator,

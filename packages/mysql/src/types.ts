@@ -8,6 +8,20 @@ export interface PicopMysqlOptions extends PicopWrapperOptions {
    * @default 32
    */
   maxPools?: number;
+  /** Logical isolation on the client's own MySQL: see {@link MysqlIsolation}. */
+  isolate?: MysqlIsolation;
+}
+
+/** Each environment in a database of its own on the one MySQL; the baseline keeps `database`. */
+export interface MysqlIsolation {
+  /** The database of an environment (its Env-Id checked first: letters, digits, `_`, `-`). */
+  database: (envId: string) => string;
+  /**
+   * Runs before an environment's pool serves its first query, e.g.
+   * `` pool.query(`CREATE DATABASE IF NOT EXISTS ${pool.escapeId(database)}`) ``; never implicit.
+   * A failure fails that query, and the next use tries again.
+   */
+  create?: (environment: { envId: string; database: string }) => Promise<void>;
 }
 
 /** mysql2's pool options plus `picop` (`false` turns PiCoP off: plain mysql2). */

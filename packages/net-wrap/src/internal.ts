@@ -9,6 +9,7 @@ export {
   fallbackEnvId,
   forwardEvents,
   isolationName,
+  refuseDirect,
   sendsHeader,
   splitOptions,
   withFallbackEnvId,

@@ -166,3 +166,18 @@ export function forwardEvents(
     });
   }
 }
+
+/**
+ * For the clients that cannot route themselves or isolate yet: `routes` or `isolate` is an
+ * `ERR_PICOP_UNSUPPORTED` error, never silently ignored.
+ */
+export function refuseDirect(options: PicopWrapperOptions, what: string): void {
+  for (const option of ['routes', 'isolate'] as const) {
+    if (options[option] !== undefined) {
+      throw new PicopError(
+        'ERR_PICOP_UNSUPPORTED',
+        `${what} does not support \`picop.${option}\` yet`,
+      );
+    }
+  }
+}

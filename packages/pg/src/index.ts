@@ -1,10 +1,14 @@
 import net from 'node:net';
 import { context } from '@opentelemetry/api';
+import { PicopError } from '@picop/codec';
 import { ContextPools, headerOf, type PicopWrapperOptions } from '@picop/net-wrap';
 import {
   baseHeader,
   fallbackEnvId,
   forwardEvents,
+  isolationName,
+  refuseDirect,
+  sendsHeader,
   splitOptions,
   withFallbackEnvId,
 } from '@picop/net-wrap/internal';
@@ -17,6 +21,39 @@ export interface PicopPgOptions extends PicopWrapperOptions {
    * @default 32
    */
   maxPools?: number;
+  /** Logical isolation on the client's own PostgreSQL: see {@link PgIsolation}. */
+  isolate?: PgIsolation;
+}
+
+/**
+ * Each environment in a database or a schema of its own on the one PostgreSQL; the baseline keeps
+ * the config's. Env-Ids are checked before they become names (letters, digits, `_`, `-`).
+ */
+export interface PgIsolation {
+  /** The database of an environment. */
+  database?: (envId: string) => string;
+  /** The schema of an environment: its connections start with `search_path` set to it (quoted). */
+  schema?: (envId: string) => string;
+  /**
+   * Runs before an environment's pool serves its first query, e.g. `CREATE SCHEMA IF NOT EXISTS`
+   * on the baseline pool, or `CREATE DATABASE ... TEMPLATE shop`; never implicit. A failure fails
+   * that query, and the next use tries again.
+   */
+  create?: (environment: { envId: string; database?: string; schema?: string }) => Promise<void>;
+}
+
+/** The config of environment `envId` under `isolate`. */
+function isolated(isolate: PgIsolation, envId: string) {
+  const name = isolationName(envId);
+  const database = isolate.database?.(name);
+  const schema = isolate.schema?.(name);
+  if (schema !== undefined && !/^[^"\\\s]+$/.test(schema)) {
+    throw new PicopError(
+      'ERR_PICOP_INVALID_ARG',
+      `isolate.schema(${JSON.stringify(name)}) must be a name without quotes, backslashes or spaces, got ${JSON.stringify(schema)}`,
+    );
+  }
+  return { envId, database, schema };
 }
 
 /** node-postgres's pool config plus `picop` (`false`, or `PICOP_DISABLED=1`: plain `pg`). */
@@ -63,17 +100,35 @@ export class Pool extends pg.Pool {
     const { enabled, picop, library } = splitOptions<PicopPgOptions, PoolConfig>(config);
     super(enabled ? { ...library, stream: streamOf(baseHeader(picop)) } : library);
     if (!enabled) return;
-    const { maxPools, ...poolOptions } = picop;
+    const { maxPools, isolate, ...poolOptions } = picop;
+    const environment = (envId: string | undefined) =>
+      isolate === undefined || envId === undefined ? undefined : isolated(isolate, envId);
     this.#pools = new ContextPools<pg.Pool>({
       ...poolOptions,
       max: maxPools,
       base: this,
-      create: ({ header, envId }) => {
-        const pool = new pg.Pool({ ...library, stream: streamOf(header) });
+      header: sendsHeader(picop),
+      create: ({ header, envId, route }) => {
+        const own = environment(envId);
+        const pool = new pg.Pool({
+          ...library,
+          ...(route && { host: route.host, port: route.port }),
+          ...(own?.database !== undefined && { database: own.database }),
+          ...(own?.schema !== undefined && {
+            options: `${library.options ?? ''} -c search_path="${own.schema}"`.trim(),
+          }),
+          stream: streamOf(header),
+        });
         forwardEvents(pool, this, EVENTS, envId, '@picop/pg');
         return pool;
       },
       destroy: (pool) => pool.end(),
+      ...(isolate?.create && {
+        prepare: async (_pool, { envId }) => {
+          const own = environment(envId);
+          if (own !== undefined) await isolate.create?.(own);
+        },
+      }),
       isIdle: (pool) => pool.idleCount === pool.totalCount && pool.waitingCount === 0,
     });
   }
@@ -95,7 +150,17 @@ export class Pool extends pg.Pool {
     callback?: Parameters<pg.Pool['connect']>[0],
   ): Promise<pg.PoolClient> | undefined {
     const pool = this.#pools?.acquire(context.active()) ?? this;
+    const ready = pool === this ? undefined : this.#pools?.ready(pool);
     const connect = pool === this ? super.connect.bind(this) : pool.connect.bind(pool);
+    if (ready !== undefined) {
+      const connected = ready.then(() => connect());
+      if (callback === undefined) return connected;
+      connected.then(
+        (client) => callback(undefined, client, (err?: unknown) => client.release(err as Error)),
+        (err: Error) => callback(err, undefined, () => {}),
+      );
+      return undefined;
+    }
     if (callback === undefined) return connect();
     connect(callback);
     return undefined;
@@ -130,6 +195,7 @@ export class Client extends pg.Client {
   constructor(config: ClientConfig | string = {}) {
     const options = typeof config === 'string' ? { connectionString: config } : config;
     const { enabled, picop, library } = splitOptions<PicopPgOptions, ClientConfig>(options);
+    if (enabled) refuseDirect(picop, '@picop/pg Client (use Pool)');
     const ctx = withFallbackEnvId(fallbackEnvId(picop.envId), context.active());
     const header = headerOf({ context: ctx, propagator: picop.propagator, dialect: picop.dialect });
     super(enabled ? { ...library, stream: streamOf(header) } : library);

@@ -1,9 +1,10 @@
 import { context, ROOT_CONTEXT } from '@opentelemetry/api';
 import { ContextPools } from '@picop/net-wrap';
-import { baseHeader, emitError, splitOptions } from '@picop/net-wrap/internal';
+import { baseHeader, emitError, sendsHeader, splitOptions } from '@picop/net-wrap/internal';
 import { setEnvId } from '@picop/propagator';
 import { type Callback, type Command, Redis as IORedis, type RedisOptions } from 'ioredis';
 import type { RedisInternals } from './internal-types.js';
+import { isolated } from './isolate.js';
 import { checkOptions, connectorFor } from './PicopConnector.js';
 import type { PicopRedisClientOptions, PicopRedisOptions } from './types.js';
 
@@ -114,7 +115,12 @@ export class Redis extends IORedis {
       ...picop,
       max: picop.maxClients,
       base: this,
-      create: ({ header, envId }) => this.#createClient(header, envId),
+      header: sendsHeader(picop),
+      create: ({ header, envId, route }) =>
+        this.#createClient(header, envId, {
+          ...(route && { host: route.host, port: route.port }),
+          ...(envId !== undefined && isolated(picop.isolate, envId, resolved.keyPrefix)),
+        }),
       destroy: (client) =>
         client.quit().then(
           () => undefined,
@@ -245,9 +251,10 @@ export class Redis extends IORedis {
     super.disconnect(reconnect);
   }
 
-  #createClient(header: Buffer, envId: string | undefined): IORedis {
+  #createClient(header: Buffer, envId: string | undefined, own: RedisOptions): IORedis {
     const client = new EnvironmentClient({
       ...this.#clientOptions,
+      ...own,
       Connector: connectorFor(header),
     });
     for (const [name, definition] of this.#scripts) client.defineCommand(name, definition);

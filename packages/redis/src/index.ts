@@ -1,2 +1,2 @@
 export { Redis } from './Redis.js';
-export type { PicopRedisClientOptions, PicopRedisOptions } from './types.js';
+export type { PicopRedisClientOptions, PicopRedisOptions, RedisIsolation } from './types.js';

@@ -9,6 +9,22 @@ export interface PicopRedisOptions extends PicopWrapperOptions {
    * @default 32
    */
   maxClients?: number;
+  /** Logical isolation on the client's own Redis: see {@link RedisIsolation}. */
+  isolate?: RedisIsolation;
+}
+
+/**
+ * Each environment's keys on the one Redis: behind a key prefix, or in a database of its own.
+ * The baseline keeps the client's own `keyPrefix` and `db`.
+ */
+export interface RedisIsolation {
+  /**
+   * `true`: keys of feature-1 get the prefix `feature-1:`, after the client's own `keyPrefix`
+   * (`shop:feature-1:cart`). A function names the prefix itself.
+   */
+  keyPrefix?: true | ((envId: string) => string);
+  /** The database index of an environment (`SELECT`). */
+  db?: (envId: string) => number;
 }
 
 /** ioredis's options plus `picop` (`false` turns PiCoP off: plain ioredis). */

@@ -1,0 +1,34 @@
+import { PicopError } from '@picop/codec';
+import { isolationName } from '@picop/net-wrap/internal';
+import type { RedisOptions } from 'ioredis';
+import type { RedisIsolation } from './types.js';
+
+/**
+ * The client options of environment `envId` under `isolate`, the prefix after the client's own.
+ * Throws `ERR_PICOP_INVALID_ARG` for an Env-Id that cannot be part of a key prefix, or a bad
+ * database index.
+ */
+export function isolated(
+  isolate: RedisIsolation | undefined,
+  envId: string,
+  ownPrefix: string | undefined,
+): RedisOptions {
+  if (isolate === undefined) return {};
+  const name = isolationName(envId);
+  const options: RedisOptions = {};
+  if (isolate.keyPrefix !== undefined) {
+    const prefix = isolate.keyPrefix === true ? `${name}:` : isolate.keyPrefix(name);
+    options.keyPrefix = `${ownPrefix ?? ''}${prefix}`;
+  }
+  if (isolate.db !== undefined) {
+    const db = isolate.db(name);
+    if (!Number.isInteger(db) || db < 0) {
+      throw new PicopError(
+        'ERR_PICOP_INVALID_ARG',
+        `isolate.db(${JSON.stringify(name)}) must be a database index, got ${JSON.stringify(db)}`,
+      );
+    }
+    options.db = db;
+  }
+  return options;
+}
