@@ -149,7 +149,15 @@ export class Pool extends pg.Pool {
   override connect(
     callback?: Parameters<pg.Pool['connect']>[0],
   ): Promise<pg.PoolClient> | undefined {
-    const pool = this.#pools?.acquire(context.active()) ?? this;
+    let pool: pg.Pool;
+    try {
+      pool = this.#pools?.acquire(context.active()) ?? this;
+    } catch (err) {
+      // As node-postgres reports a failed connect: in the callback, or as a rejection.
+      if (callback === undefined) return Promise.reject(err);
+      process.nextTick(() => callback(err as Error, undefined, () => {}));
+      return undefined;
+    }
     const ready = pool === this ? undefined : this.#pools?.ready(pool);
     const connect = pool === this ? super.connect.bind(this) : pool.connect.bind(pool);
     if (ready !== undefined) {

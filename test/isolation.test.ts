@@ -1,0 +1,283 @@
+// Logical isolation: every environment on the one shared server, in its own database, schema or
+// key prefix, created on first use only when asked; read back directly. And no identifier
+// injection through an Env-Id.
+import { createPool } from '@picop/mysql';
+import { Pool } from '@picop/pg';
+import { withEnvId } from '@picop/propagator';
+import { Redis } from '@picop/redis';
+import { Redis as IORedis } from 'ioredis';
+import mysql from 'mysql2/promise';
+import pg from 'pg';
+import { afterAll, describe, expect, it } from 'vitest';
+import { inBoth } from './support/environments.js';
+import { useContextManager } from './support/otel-and-tls.js';
+import { MYSQL_PORT, PG_PORT, REDIS_PORT } from './support/servers.js';
+
+useContextManager();
+const run = `iso${Date.now().toString(36)}`;
+const HOSTILE = ["f1';DROP", 'a:b', 'x`y', 'a"b', 'feature-1;', 'e'.repeat(49)];
+
+describe('redis: a key prefix or a database per environment', () => {
+  const direct = new IORedis({ host: '127.0.0.1', port: REDIS_PORT });
+  const db3 = new IORedis({ host: '127.0.0.1', port: REDIS_PORT, db: 3 });
+  afterAll(() => {
+    direct.disconnect();
+    db3.disconnect();
+  });
+
+  it('the environment’s prefix after the client’s own keyPrefix', async () => {
+    const redis = new Redis({
+      host: '127.0.0.1',
+      port: REDIS_PORT,
+      keyPrefix: `${run}:`,
+      picop: { isolate: { keyPrefix: true } },
+    });
+    try {
+      await inBoth((env) => redis.set('cart', env));
+      await inBoth((env) => redis.hset('h', 'env', env));
+      expect(await direct.get(`${run}:feature-1:cart`)).toBe('feature-1');
+      expect(await direct.get(`${run}:cart`)).toBe('main');
+      expect(await direct.hget(`${run}:feature-1:h`, 'env')).toBe('feature-1');
+      // Reads see their own environment's value.
+      expect(await inBoth(() => redis.get('cart'))).toEqual(['feature-1', 'main']);
+      await direct.del(`${run}:feature-1:cart`, `${run}:cart`, `${run}:feature-1:h`, `${run}:h`);
+    } finally {
+      redis.disconnect();
+    }
+  });
+
+  it('a database index per environment', async () => {
+    const redis = new Redis({
+      host: '127.0.0.1',
+      port: REDIS_PORT,
+      picop: { isolate: { db: () => 3 } },
+    });
+    try {
+      await inBoth((env) => redis.set(`${run}:db:${env}`, env));
+      expect(await db3.get(`${run}:db:feature-1`)).toBe('feature-1');
+      expect(await direct.get(`${run}:db:main`)).toBe('main');
+      expect(await db3.exists(`${run}:db:main`)).toBe(0);
+      await db3.del(`${run}:db:feature-1`);
+      await direct.del(`${run}:db:main`);
+    } finally {
+      redis.disconnect();
+    }
+  });
+
+  it('an Env-Id that cannot be part of a key prefix fails, and writes nothing', async () => {
+    const redis = new Redis({
+      host: '127.0.0.1',
+      port: REDIS_PORT,
+      keyPrefix: `${run}:`,
+      picop: { isolate: { keyPrefix: true } },
+    });
+    try {
+      for (const envId of HOSTILE) {
+        await expect(withEnvId(envId, () => redis.set('hostile', 'x'))).rejects.toMatchObject({
+          code: 'ERR_PICOP_INVALID_ARG',
+        });
+      }
+      expect(await direct.keys(`${run}:*`)).toEqual([]);
+    } finally {
+      redis.disconnect();
+    }
+  });
+});
+
+describe('mysql: a database per environment', () => {
+  const login = {
+    host: '127.0.0.1',
+    port: MYSQL_PORT,
+    user: 'root',
+    password: '',
+    database: 'test',
+  };
+  const databaseOf = (envId: string) => `${run}_${envId}`;
+  const databases = async () => {
+    const c = await mysql.createConnection(login);
+    const [rows] = await c.query('SHOW DATABASES LIKE ?', [`${run}%`]);
+    await c.end();
+    return (rows as Array<Record<string, string>>).map((r) => Object.values(r)[0]).sort();
+  };
+  afterAll(async () => {
+    const c = await mysql.createConnection(login);
+    for (const db of await databases()) await c.query(`DROP DATABASE ${c.escapeId(db as string)}`);
+    await c.query(`DROP TABLE IF EXISTS ${run}`);
+    await c.end();
+  });
+
+  it('created on first use by the callback, each environment’s rows in its own database', async () => {
+    const created: string[] = [];
+    const admin = await mysql.createConnection(login);
+    await admin.query(`CREATE TABLE ${run} (env VARCHAR(32))`);
+    const pool = createPool({
+      ...login,
+      picop: {
+        isolate: {
+          database: databaseOf,
+          create: async ({ database }) => {
+            created.push(database);
+            await admin.query(`CREATE DATABASE IF NOT EXISTS ${admin.escapeId(database)}`);
+            await admin.query(
+              `CREATE TABLE IF NOT EXISTS ${admin.escapeId(database)}.${run} LIKE test.${run}`,
+            );
+          },
+        },
+      },
+    });
+    try {
+      await inBoth((env) => pool.query(`INSERT INTO ${run} VALUES (?)`, [env]));
+      await inBoth((env) => pool.query(`INSERT INTO ${run} VALUES (?)`, [env]));
+      expect(created).toEqual([databaseOf('feature-1')]);
+      const [inFeature] = await admin.query(
+        `SELECT env FROM \`${databaseOf('feature-1')}\`.${run}`,
+      );
+      const [inMain] = await admin.query(`SELECT env FROM test.${run}`);
+      expect(inFeature).toEqual([{ env: 'feature-1' }, { env: 'feature-1' }]);
+      expect(inMain).toEqual([{ env: 'main' }, { env: 'main' }]);
+    } finally {
+      await pool.end();
+      await admin.end();
+    }
+  });
+
+  it('without a create callback a missing database is an error, never another database', async () => {
+    const pool = createPool({ ...login, picop: { isolate: { database: databaseOf } } });
+    try {
+      await expect(
+        withEnvId('feature-2', () => pool.query('SELECT DATABASE() AS db')),
+      ).rejects.toMatchObject({ code: 'ER_BAD_DB_ERROR' });
+    } finally {
+      await pool.end();
+    }
+  });
+
+  it('a failing create fails the query and is tried again on the next use', async () => {
+    let attempts = 0;
+    const pool = createPool({
+      ...login,
+      picop: {
+        isolate: {
+          database: () => 'test',
+          create: async () => {
+            if (++attempts === 1) throw new Error('template missing');
+          },
+        },
+      },
+    });
+    try {
+      await expect(withEnvId('feature-3', () => pool.query('SELECT 1'))).rejects.toThrow(
+        'template missing',
+      );
+      await withEnvId('feature-3', () => pool.query('SELECT 1'));
+      expect(attempts).toBe(2);
+    } finally {
+      await pool.end();
+    }
+  });
+
+  it('hostile Env-Ids never become database names', async () => {
+    const before = await databases();
+    const pool = createPool({
+      ...login,
+      picop: {
+        isolate: {
+          database: databaseOf,
+          create: async () => {
+            throw new Error('create must not run for a hostile Env-Id');
+          },
+        },
+      },
+    });
+    try {
+      for (const envId of HOSTILE) {
+        await expect(withEnvId(envId, () => pool.query('SELECT 1'))).rejects.toMatchObject({
+          code: 'ERR_PICOP_INVALID_ARG',
+        });
+      }
+      expect(await databases()).toEqual(before);
+    } finally {
+      await pool.end();
+    }
+  });
+});
+
+describe('pg: a schema or a database per environment', () => {
+  const login = { host: '127.0.0.1', port: PG_PORT, user: 'postgres', database: 'postgres' };
+  const admin = new pg.Client(login);
+  afterAll(async () => {
+    await admin.query(`DROP SCHEMA IF EXISTS "${run}_feature-1" CASCADE`);
+    await admin.query(`DROP TABLE IF EXISTS ${run}`);
+    await admin.query(`DROP DATABASE IF EXISTS "${run}_feature-1"`);
+    await admin.end();
+  });
+
+  it('a schema per environment (search_path), created on first use', async () => {
+    await admin.connect();
+    await admin.query(`CREATE TABLE ${run} (env text)`);
+    const pool = new Pool({
+      ...login,
+      picop: {
+        isolate: {
+          schema: (envId) => `${run}_${envId}`,
+          create: async ({ schema }) => {
+            await admin.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
+            await admin.query(`CREATE TABLE IF NOT EXISTS "${schema}".${run} (env text)`);
+          },
+        },
+      },
+    });
+    try {
+      await inBoth((env) => pool.query(`INSERT INTO ${run} VALUES ($1)`, [env]));
+      // A transaction on a client from connect(): the same schema.
+      const client = await withEnvId('feature-1', () => pool.connect());
+      await client.query('BEGIN');
+      await client.query(`INSERT INTO ${run} VALUES ('tx')`);
+      await client.query('COMMIT');
+      client.release();
+      const inSchema = await admin.query(`SELECT env FROM "${run}_feature-1".${run} ORDER BY env`);
+      const inPublic = await admin.query(`SELECT env FROM public.${run}`);
+      expect(inSchema.rows).toEqual([{ env: 'feature-1' }, { env: 'tx' }]);
+      expect(inPublic.rows).toEqual([{ env: 'main' }]);
+    } finally {
+      await pool.end();
+    }
+  });
+
+  it('a database per environment, made from a template by the callback', async () => {
+    const pool = new Pool({
+      ...login,
+      picop: {
+        isolate: {
+          database: (envId) => `${run}_${envId}`,
+          create: async ({ database }) => {
+            const exists = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [
+              database,
+            ]);
+            if (exists.rowCount === 0) await admin.query(`CREATE DATABASE "${database}"`);
+          },
+        },
+      },
+    });
+    try {
+      const [inFeature, inMain] = await inBoth(() => pool.query('SELECT current_database() AS db'));
+      expect(inFeature?.rows).toEqual([{ db: `${run}_feature-1` }]);
+      expect(inMain?.rows).toEqual([{ db: 'postgres' }]);
+    } finally {
+      await pool.end();
+    }
+  });
+
+  it('hostile Env-Ids never become names', async () => {
+    const pool = new Pool({ ...login, picop: { isolate: { schema: (envId) => `s_${envId}` } } });
+    try {
+      for (const envId of HOSTILE) {
+        await expect(withEnvId(envId, () => pool.query('SELECT 1'))).rejects.toMatchObject({
+          code: 'ERR_PICOP_INVALID_ARG',
+        });
+      }
+    } finally {
+      await pool.end();
+    }
+  });
+});
