@@ -115,11 +115,12 @@ describe('mysql: a database per environment', () => {
       picop: {
         isolate: {
           database: databaseOf,
+          // On the pool itself: the callback runs on the baseline's pool.
           create: async ({ database }) => {
             created.push(database);
-            await admin.query(`CREATE DATABASE IF NOT EXISTS ${admin.escapeId(database)}`);
-            await admin.query(
-              `CREATE TABLE IF NOT EXISTS ${admin.escapeId(database)}.${run} LIKE test.${run}`,
+            await pool.query(`CREATE DATABASE IF NOT EXISTS ${pool.escapeId(database)}`);
+            await pool.query(
+              `CREATE TABLE IF NOT EXISTS ${pool.escapeId(database)}.${run} LIKE test.${run}`,
             );
           },
         },

@@ -1,7 +1,7 @@
 import { exec } from 'node:child_process';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { runDemo } from './demo';
+import { type DemoMode, runDemo } from './demo';
 
 // The end-to-end test of the whole project: the paper's three environments, real MariaDB, Redis
 // and RabbitMQ, every package, one request per environment.
@@ -19,6 +19,19 @@ describe("the paper's three environments", () => {
       expect(answers.map(({ A, B }) => ({ A, B }))).toEqual(
         result.expected.map(({ A, B }) => ({ A, B })),
       );
+    } finally {
+      await result.stop();
+    }
+  }, 180_000);
+});
+
+// The same table when the clients route the stores themselves, and when every environment lives
+// in its own database / schema / key prefix on one server each.
+describe.each(['proxyless', 'isolate'] as DemoMode[])('the demo in %s mode', (mode) => {
+  it('gives the same Table I', async () => {
+    const result = await runDemo({ mode });
+    try {
+      expect(result.rows).toEqual(result.expected);
     } finally {
       await result.stop();
     }

@@ -38,6 +38,13 @@ export interface DemoRow {
   mqtt: string;
 }
 
+/**
+ * How services reach the stores: through a PiCoP proxy each (the paper's set-up), straight to
+ * each environment's instance (proxyless), or one instance with a database / key prefix / schema
+ * per environment (isolate).
+ */
+export type DemoMode = 'proxies' | 'proxyless' | 'isolate';
+
 export interface DemoResult {
   rows: DemoRow[];
   expected: DemoRow[];
@@ -50,6 +57,7 @@ export interface DemoResult {
 const CONFIG: Environments = JSON.parse(readFileSync(join(__dirname, 'environments.json'), 'utf8'));
 const MAIN_MYSQL = { host: '127.0.0.1', port: Number(process.env.MYSQL_PORT ?? 3306) };
 const MAIN_REDIS = { host: '127.0.0.1', port: Number(process.env.REDIS_PORT ?? 6379) };
+const MYSQL_LOGIN = { host: '127.0.0.1', user: 'root', password: '' };
 const PG_LOGIN = { host: '127.0.0.1', user: 'postgres', database: 'postgres' };
 const PG_TABLE = (table: string) =>
   `CREATE TABLE IF NOT EXISTS ${table} (request_id VARCHAR(64), env VARCHAR(64), served_by VARCHAR(64))`;
@@ -73,7 +81,10 @@ export function expectedTable(): DemoRow[] {
   }));
 }
 
-export async function runDemo({ log = (_: string) => {} } = {}): Promise<DemoResult> {
+export async function runDemo({
+  log = (_: string) => {},
+  mode = 'proxies' as DemoMode,
+} = {}): Promise<DemoResult> {
   const run = `picop-demo-${Date.now().toString(36)}`;
   const table = run.replace(/-/g, '_');
   const extra: ExtraServer[] = [];
@@ -92,48 +103,61 @@ export async function runDemo({ log = (_: string) => {} } = {}): Promise<DemoRes
   };
 
   try {
-    log('starting the data stores: C (MariaDB), PostgreSQL and Redis of the environments ...');
+    const isolate = mode === 'isolate';
+    const others = (list: string[]) => (isolate ? [] : list.filter((e) => e !== CONFIG.baseline));
+    log(
+      isolate
+        ? 'one MariaDB, one PostgreSQL and one Redis: a database / schema / key prefix per environment ...'
+        : 'starting the data stores: C (MariaDB), PostgreSQL and Redis of the environments ...',
+    );
     const mysqlPorts: Record<string, number> = { [CONFIG.baseline]: MAIN_MYSQL.port };
     const pgPorts: Record<string, number> = { [CONFIG.baseline]: PG_PORT };
     const redisPorts: Record<string, number> = { [CONFIG.baseline]: MAIN_REDIS.port };
     await Promise.all([
-      ...CONFIG.instances.mysql
-        .filter((e) => e !== CONFIG.baseline)
-        .map(async (env) => {
-          const s = await startMariadb();
-          extra.push(s);
-          mysqlPorts[env] = s.port;
-        }),
-      ...CONFIG.instances.postgres
-        .filter((e) => e !== CONFIG.baseline)
-        .map(async (env) => {
-          const s = await startPostgres();
-          extra.push(s);
-          pgPorts[env] = s.port;
-        }),
-      ...CONFIG.instances.redis
-        .filter((e) => e !== CONFIG.baseline)
-        .map(async (env) => {
-          const s = await startRedis();
-          extra.push(s);
-          redisPorts[env] = s.port;
-        }),
+      ...others(CONFIG.instances.mysql).map(async (env) => {
+        const s = await startMariadb();
+        extra.push(s);
+        mysqlPorts[env] = s.port;
+      }),
+      ...others(CONFIG.instances.postgres).map(async (env) => {
+        const s = await startPostgres();
+        extra.push(s);
+        pgPorts[env] = s.port;
+      }),
+      ...others(CONFIG.instances.redis).map(async (env) => {
+        const s = await startRedis();
+        extra.push(s);
+        redisPorts[env] = s.port;
+      }),
     ]);
-    for (const port of Object.values(mysqlPorts)) {
-      const conn = await mysql.createConnection({
-        host: '127.0.0.1',
-        port,
-        user: 'root',
-        password: '',
-        database: 'test',
-      });
+    // How to reach each environment's own instance directly (to read it back).
+    const own = (env: string) => isolate && env !== CONFIG.baseline;
+    const mysqlAt = (env: string) => ({
+      ...MYSQL_LOGIN,
+      port: mysqlPorts[env] ?? MAIN_MYSQL.port,
+      database: own(env) ? `test_${env}` : 'test',
+    });
+    const pgAt = (env: string) => ({
+      ...PG_LOGIN,
+      port: pgPorts[env] ?? PG_PORT,
+      ...(own(env) && { options: `-c search_path="env_${env}"` }),
+    });
+    const redisAt = (env: string) => ({
+      host: '127.0.0.1',
+      port: redisPorts[env] ?? MAIN_REDIS.port,
+      ...(own(env) && { keyPrefix: `${env}:` }),
+    });
+    // The baseline's tables, and every instance's; isolated environments' databases, schemas and
+    // tables are made by service B: the databases and schemas by its `isolate.create` callback.
+    for (const env of isolate ? [CONFIG.baseline] : Object.keys(mysqlPorts)) {
+      const conn = await mysql.createConnection(mysqlAt(env));
       await conn.query(
         `CREATE TABLE IF NOT EXISTS ${table} (request_id VARCHAR(64), env VARCHAR(64), served_by VARCHAR(64))`,
       );
       await conn.end();
     }
-    for (const port of Object.values(pgPorts)) {
-      const client = new pg.Client({ ...PG_LOGIN, port });
+    for (const env of isolate ? [CONFIG.baseline] : Object.keys(pgPorts)) {
+      const client = new pg.Client(pgAt(env));
       await client.connect();
       await client.query(PG_TABLE(table));
       await client.end();
@@ -156,9 +180,21 @@ export async function runDemo({ log = (_: string) => {} } = {}): Promise<DemoRes
       proxies.push(proxy);
       return `127.0.0.1:${(await proxy.listen()).port}`;
     };
-    const mysqlProxy = await proxyFor(mysqlPorts);
-    const redisProxy = await proxyFor(redisPorts);
-    const pgProxy = await proxyFor(pgPorts);
+    const address = (port: number) => `127.0.0.1:${port}`;
+    /** How service B and the consumer reach a store, in this mode. */
+    const storeVars = async (name: string, ports: Record<string, number>, envs: string[]) => {
+      const baseline = address(ports[CONFIG.baseline] as number);
+      if (mode === 'proxies') return { [name]: await proxyFor(ports) };
+      if (mode === 'isolate') {
+        return { [name]: baseline, [`ISOLATE_${name}`]: JSON.stringify(envs.filter(own)) };
+      }
+      const table = Object.fromEntries(
+        Object.entries(ports)
+          .filter(([env]) => env !== CONFIG.baseline)
+          .map(([env, port]) => [env, address(port)]),
+      );
+      return { [name]: baseline, [`ROUTES_${name}`]: JSON.stringify(table) };
+    };
     // The brokers are shared by every environment: the Env-Id travels in each message.
     const amqpProxy = await proxyFor({ [CONFIG.baseline]: Number(AMQP.port || 5672) });
     const mqttProxy = await proxyFor({ [CONFIG.baseline]: MQTT_PORT });
@@ -186,9 +222,9 @@ export async function runDemo({ log = (_: string) => {} } = {}): Promise<DemoRes
       return port;
     };
     const stores = {
-      MYSQL: mysqlProxy,
-      POSTGRES: pgProxy,
-      REDIS: redisProxy,
+      ...(await storeVars('MYSQL', mysqlPorts, CONFIG.instances.mysql)),
+      ...(await storeVars('POSTGRES', pgPorts, CONFIG.instances.postgres)),
+      ...(await storeVars('REDIS', redisPorts, CONFIG.instances.redis)),
       AMQP: amqpProxy,
       MQTT: mqttProxy,
     };
@@ -218,27 +254,19 @@ export async function runDemo({ log = (_: string) => {} } = {}): Promise<DemoRes
     }
 
     // Where did each request's work land? Read every instance directly.
-    const redisClients = Object.entries(redisPorts).map(
-      ([env, port]) => [env, new IORedis({ host: '127.0.0.1', port })] as const,
+    const redisClients = CONFIG.instances.redis.map(
+      (env) => [env, new IORedis(redisAt(env))] as const,
     );
+    // An isolated environment's database or schema exists only once B has used it.
     const mysqlConns = await Promise.all(
-      Object.entries(mysqlPorts).map(
-        async ([env, port]) =>
-          [
-            env,
-            await mysql.createConnection({
-              host: '127.0.0.1',
-              port,
-              user: 'root',
-              password: '',
-              database: 'test',
-            }),
-          ] as const,
+      CONFIG.instances.mysql.map(
+        async (env) =>
+          [env, await mysql.createConnection(mysqlAt(env)).catch(() => undefined)] as const,
       ),
     );
     const pgClients = await Promise.all(
-      Object.entries(pgPorts).map(async ([env, port]) => {
-        const client = new pg.Client({ ...PG_LOGIN, port });
+      CONFIG.instances.postgres.map(async (env) => {
+        const client = new pg.Client(pgAt(env));
         await client.connect();
         return [env, client] as const;
       }),
@@ -267,24 +295,28 @@ export async function runDemo({ log = (_: string) => {} } = {}): Promise<DemoRes
         request: env,
         A: replies.get(env)?.A ?? '?',
         B: replies.get(env)?.B ?? '?',
-        mysql: `C[${await where(mysqlConns, async (c) => ((await c.query(`SELECT 1 FROM ${table} WHERE request_id = ?`, [id]))[0] as unknown[]).length > 0)}]`,
-        postgres: `PG[${await where(pgClients, async (c) => (await c.query(`SELECT 1 FROM ${table} WHERE request_id = $1`, [id])).rowCount === 1)}]`,
+        mysql: `C[${await where(mysqlConns, async (c) => c !== undefined && ((await c.query(`SELECT 1 FROM ${table} WHERE request_id = ?`, [id]))[0] as unknown[]).length > 0)}]`,
+        postgres: `PG[${await where(pgClients, async (c) => (await c.query(`SELECT 1 FROM ${table} WHERE request_id = $1`, [id]).catch(() => ({ rowCount: 0 }))).rowCount === 1)}]`,
         redis: `Redis[${await where(redisClients, async (r) => (await r.exists(`${run}:${id}`)) === 1)}]`,
         consumer: await consumed(`consumed:${id}`),
         mqtt: await consumed(`mqtt:${id}`),
       });
     }
-    for (const [, c] of mysqlConns) {
-      await c.query(`DROP TABLE IF EXISTS ${table}`);
+    for (const [env, c] of mysqlConns) {
+      await c?.query(own(env) ? `DROP DATABASE \`test_${env}\`` : `DROP TABLE IF EXISTS ${table}`);
+      await c?.end();
+    }
+    for (const [env, c] of pgClients) {
+      await c.query(
+        own(env) ? `DROP SCHEMA IF EXISTS "env_${env}" CASCADE` : `DROP TABLE IF EXISTS ${table}`,
+      );
       await c.end();
     }
-    for (const [, c] of pgClients) {
-      await c.query(`DROP TABLE IF EXISTS ${table}`);
-      await c.end();
-    }
-    for (const [, r] of redisClients) {
-      const keys = await r.keys(`${run}:*`);
-      if (keys.length > 0) await r.del(...keys);
+    for (const [env, r] of redisClients) {
+      // KEYS answers full names; DEL adds the client's prefix.
+      const prefix = own(env) ? `${env}:` : '';
+      const keys = await r.keys(`${prefix}${run}:*`);
+      if (keys.length > 0) await r.del(...keys.map((k) => k.slice(prefix.length)));
       r.disconnect();
     }
 

@@ -1,7 +1,13 @@
-// `npm run demo [-- --keep]`: runs the demo, prints the table, checks it against Table I.
-import { type DemoRow, runDemo } from './demo';
+// `npm run demo [-- --keep] [-- --proxyless | --isolate]`: runs the demo, prints the table,
+// checks it against Table I.
+import { type DemoMode, type DemoRow, runDemo } from './demo';
 
 const keep = process.argv.includes('--keep');
+const mode: DemoMode = process.argv.includes('--proxyless')
+  ? 'proxyless'
+  : process.argv.includes('--isolate')
+    ? 'isolate'
+    : 'proxies';
 
 function print(title: string, rows: DemoRow[]): void {
   const header = [
@@ -35,7 +41,7 @@ function print(title: string, rows: DemoRow[]): void {
 }
 
 async function main(): Promise<void> {
-  const result = await runDemo({ log: (m) => process.stdout.write(`${m}\n`) });
+  const result = await runDemo({ log: (m) => process.stdout.write(`${m}\n`), mode });
   let stopping = false;
   const stop = async (code: number) => {
     if (stopping) return;

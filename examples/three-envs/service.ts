@@ -26,6 +26,19 @@ const addr = (name: string) => {
   const [host, port] = String(process.env[name]).split(':');
   return { host: host as string, port: Number(port) };
 };
+// How the stores are reached (`npm run demo -- --proxyless` / `--isolate`): through their proxies
+// (the default), straight to each environment's instance (ROUTES_<STORE>: a routes table), or on
+// the one instance, a database / key prefix / schema per environment (ISOLATE_<STORE>: the list).
+const routes = (store: string) => {
+  const table = process.env[`ROUTES_${store}`];
+  return table === undefined ? {} : { routes: { table: JSON.parse(table) } };
+};
+const isolated = (store: string): ((envId: string) => boolean) | undefined => {
+  const list = process.env[`ISOLATE_${store}`];
+  if (list === undefined) return undefined;
+  const envs = new Set<string>(JSON.parse(list));
+  return (envId) => envs.has(envId);
+};
 
 async function main(): Promise<void> {
   if (ROLE === 'A') return serve(await serviceA());
@@ -49,20 +62,45 @@ async function serviceA(): Promise<http.RequestListener> {
  * the request's environment.
  */
 async function serviceB(): Promise<http.RequestListener> {
+  const mysqlOwn = isolated('MYSQL');
   const pool = createPool({
     ...addr('MYSQL'),
     user: 'root',
     password: '',
     database: 'test',
     connectionLimit: 4,
+    picop: {
+      ...routes('MYSQL'),
+      ...(mysqlOwn && {
+        isolate: {
+          database: (envId: string) => (mysqlOwn(envId) ? `test_${envId}` : undefined),
+          // Created on first use, from this callback only.
+          create: async ({ database }: { database: string }) => {
+            await pool.query(`CREATE DATABASE IF NOT EXISTS ${pool.escapeId(database)}`);
+          },
+        },
+      }),
+    },
   });
-  const postgres = new PgPool({
+  const pgOwn = isolated('POSTGRES');
+  const postgres: PgPool = new PgPool({
     ...addr('POSTGRES'),
     user: 'postgres',
     database: 'postgres',
     max: 4,
+    picop: {
+      ...routes('POSTGRES'),
+      ...(pgOwn && {
+        isolate: {
+          schema: (envId: string) => (pgOwn(envId) ? `env_${envId}` : undefined),
+          create: async ({ schema }: { schema?: string }) => {
+            await postgres.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
+          },
+        },
+      }),
+    },
   });
-  const redis = new Redis(addr('REDIS'));
+  const redis = storeRedis();
   const amqp = await amqpConnect(`amqp://guest:guest@${process.env.AMQP}`);
   const mqtt = await mqttConnect(`mqtt://${process.env.MQTT}`, { protocolVersion: 5 });
   return async (req, res) => {
@@ -94,12 +132,26 @@ async function serviceB(): Promise<http.RequestListener> {
   };
 }
 
+/** Redis, reached as the demo's mode says. */
+function storeRedis(): Redis {
+  const own = isolated('REDIS');
+  return new Redis({
+    ...addr('REDIS'),
+    picop: {
+      ...routes('REDIS'),
+      ...(own && {
+        isolate: { keyPrefix: (envId: string) => (own(envId) ? `${envId}:` : undefined) },
+      }),
+    },
+  });
+}
+
 /**
  * The order consumer: a worker with no request context, each message (RabbitMQ's and MQTT's)
  * handled in its environment.
  */
 async function consumer(): Promise<void> {
-  const redis = new Redis(addr('REDIS'));
+  const redis = storeRedis();
   const amqp = await amqpConnect(`amqp://guest:guest@${process.env.AMQP}`, {
     picop: { envId: ENV_ID },
   });

@@ -100,7 +100,8 @@ export class PicopCallbackPool extends CorePool {
         const own = {
           ...library,
           ...(route && { host: route.host, port: route.port }),
-          ...(isolate && envId !== undefined && { database: databaseOf(envId) }),
+          ...(isolate &&
+            envId !== undefined && { database: databaseOf(envId) ?? library.database }),
         };
         const pool = mysql.createPool(withHeaderStream(own, header));
         forwardEvents(pool, this, POOL_EVENTS, envId, LABEL);
@@ -109,8 +110,9 @@ export class PicopCallbackPool extends CorePool {
       destroy: (pool) => new Promise<void>((resolve) => pool.end(() => resolve())),
       ...(isolate?.create && {
         prepare: async (_pool, { envId }) => {
-          if (envId === undefined) return;
-          await isolate.create?.({ envId, database: databaseOf(envId) as string });
+          const database = envId === undefined ? undefined : databaseOf(envId);
+          if (envId !== undefined && database !== undefined)
+            await isolate.create?.({ envId, database });
         },
       }),
       isIdle: (pool) => {

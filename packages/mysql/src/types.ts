@@ -14,8 +14,12 @@ export interface PicopMysqlOptions extends PicopWrapperOptions {
 
 /** Each environment in a database of its own on the one MySQL; the baseline keeps `database`. */
 export interface MysqlIsolation {
-  /** The database of an environment (its Env-Id checked first: letters, digits, `_`, `-`). */
-  database: (envId: string) => string;
+  /**
+   * The database of an environment (its Env-Id checked first: letters, digits, `_`, `-`);
+   * `undefined`: it shares the baseline's, as an environment without a route shares the
+   * baseline's server.
+   */
+  database: (envId: string) => string | undefined;
   /**
    * Runs before an environment's pool serves its first query, e.g.
    * `` pool.query(`CREATE DATABASE IF NOT EXISTS ${pool.escapeId(database)}`) ``; never implicit.

@@ -71,8 +71,9 @@ export interface ContextPoolsOptions<T> {
    */
   routes?: RoutesOptions;
   /**
-   * Runs once for each new client before it serves (`ready()`): creating an isolated
-   * environment's database on first use, say. A failure closes the client, so the next use tries
+   * Runs once for each new client before it serves (`ready()`), in the root context (so on the
+   * baseline's client if it uses the wrapper): creating an isolated environment's database on
+   * first use, say. A failure closes the client, so the next use tries
    * again.
    */
   prepare?(client: T, pool: PoolContext): Promise<void>;
@@ -277,13 +278,18 @@ export class ContextPools<T> {
     const entry: Entry<T> = { client, lastUsed: performance.now(), envId, route };
     this.#entries.set(key, entry);
     if (this.#options.prepare !== undefined) {
-      const prepared = this.#options.prepare(client, pool).then(
-        () => this.#preparing.delete(client as object),
-        (err: unknown) => {
-          this.#destroy(key, entry);
-          throw err;
-        },
-      );
+      // Outside the environment: the callback's own queries (CREATE DATABASE on the wrapper
+      // itself) run on the baseline's client, not on the one being prepared.
+      const prepare = this.#options.prepare;
+      const prepared = otelContext
+        .with(ROOT_CONTEXT, () => prepare(client, pool))
+        .then(
+          () => this.#preparing.delete(client as object),
+          (err: unknown) => {
+            this.#destroy(key, entry);
+            throw err;
+          },
+        );
       prepared.catch(() => {});
       this.#preparing.set(
         client as object,

@@ -30,10 +30,13 @@ export interface PicopPgOptions extends PicopWrapperOptions {
  * the config's. Env-Ids are checked before they become names (letters, digits, `_`, `-`).
  */
 export interface PgIsolation {
-  /** The database of an environment. */
-  database?: (envId: string) => string;
-  /** The schema of an environment: its connections start with `search_path` set to it (quoted). */
-  schema?: (envId: string) => string;
+  /** The database of an environment; `undefined`: the baseline's. */
+  database?: (envId: string) => string | undefined;
+  /**
+   * The schema of an environment: its connections start with `search_path` set to it (quoted);
+   * `undefined`: the baseline's.
+   */
+  schema?: (envId: string) => string | undefined;
   /**
    * Runs before an environment's pool serves its first query, e.g. `CREATE SCHEMA IF NOT EXISTS`
    * on the baseline pool, or `CREATE DATABASE ... TEMPLATE shop`; never implicit. A failure fails
@@ -126,7 +129,7 @@ export class Pool extends pg.Pool {
       ...(isolate?.create && {
         prepare: async (_pool, { envId }) => {
           const own = environment(envId);
-          if (own !== undefined) await isolate.create?.(own);
+          if (own?.database !== undefined || own?.schema !== undefined) await isolate.create?.(own);
         },
       }),
       isIdle: (pool) => pool.idleCount === pool.totalCount && pool.waitingCount === 0,

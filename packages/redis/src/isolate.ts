@@ -18,17 +18,17 @@ export function isolated(
   const options: RedisOptions = {};
   if (isolate.keyPrefix !== undefined) {
     const prefix = isolate.keyPrefix === true ? `${name}:` : isolate.keyPrefix(name);
-    options.keyPrefix = `${ownPrefix ?? ''}${prefix}`;
+    if (prefix !== undefined) options.keyPrefix = `${ownPrefix ?? ''}${prefix}`;
   }
   if (isolate.db !== undefined) {
     const db = isolate.db(name);
-    if (!Number.isInteger(db) || db < 0) {
+    if (db !== undefined && (!Number.isInteger(db) || db < 0)) {
       throw new PicopError(
         'ERR_PICOP_INVALID_ARG',
         `isolate.db(${JSON.stringify(name)}) must be a database index, got ${JSON.stringify(db)}`,
       );
     }
-    options.db = db;
+    if (db !== undefined) options.db = db;
   }
   return options;
 }

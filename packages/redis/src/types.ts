@@ -20,11 +20,11 @@ export interface PicopRedisOptions extends PicopWrapperOptions {
 export interface RedisIsolation {
   /**
    * `true`: keys of feature-1 get the prefix `feature-1:`, after the client's own `keyPrefix`
-   * (`shop:feature-1:cart`). A function names the prefix itself.
+   * (`shop:feature-1:cart`). A function names the prefix itself; `undefined`: the baseline's keys.
    */
-  keyPrefix?: true | ((envId: string) => string);
-  /** The database index of an environment (`SELECT`). */
-  db?: (envId: string) => number;
+  keyPrefix?: true | ((envId: string) => string | undefined);
+  /** The database index of an environment (`SELECT`); `undefined`: the baseline's. */
+  db?: (envId: string) => number | undefined;
 }
 
 /** ioredis's options plus `picop` (`false` turns PiCoP off: plain ioredis). */
