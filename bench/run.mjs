@@ -13,6 +13,8 @@ const ALL = [
   'amqp',
   'pg',
   'mqtt',
+  'proxyless',
+  'isolation',
   'fetch',
   'gateway',
 ];
@@ -24,7 +26,8 @@ for (const name of names) {
     console.error(`unknown benchmark "${name}"; known: ${ALL.join(', ')}`);
     process.exit(2);
   }
-  const { status } = spawnSync(process.execPath, [file], { stdio: 'inherit' });
+  // tsx: a benchmark may start servers with the tests' own helpers (test/support, TypeScript).
+  const { status } = spawnSync(process.execPath, ['--import', 'tsx', file], { stdio: 'inherit' });
   failed ||= status !== 0;
 }
 process.exit(failed ? 1 : 0);

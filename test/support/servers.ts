@@ -49,6 +49,8 @@ export async function waitForPort(
 
 export interface ExtraServer {
   port: number;
+  /** The server's process id (for the benchmarks' memory readings). */
+  pid: number | undefined;
   stop(): Promise<void>;
 }
 
@@ -84,7 +86,7 @@ export async function startRedis(): Promise<ExtraServer> {
     },
   );
   await waitForPort(port, 15_000, child);
-  return { port, stop: stopper(child) };
+  return { port, pid: child.pid, stop: stopper(child) };
 }
 
 /** A second MariaDB on a free port, in a temporary data directory (root, no password, database test). */
@@ -133,7 +135,11 @@ export async function startMariadb(
     { stdio: 'ignore', env },
   );
   await waitForPort(port, 60_000, child);
-  return { port, stop: stopper(child, () => rmSync(dir, { recursive: true, force: true })) };
+  return {
+    port,
+    pid: child.pid,
+    stop: stopper(child, () => rmSync(dir, { recursive: true, force: true })),
+  };
 }
 
 function writeInit(dir: string): string {
@@ -201,6 +207,7 @@ export async function startRabbitmq(): Promise<ExtraServer> {
   }
   return {
     port,
+    pid: child.pid,
     stop: async () => {
       await shutdown();
       started.delete(child);
@@ -259,7 +266,11 @@ export async function startPostgres(
     { stdio: 'ignore', ...user },
   );
   await waitForPort(port, 60_000, child);
-  return { port, stop: stopper(child, () => rmSync(dir, { recursive: true, force: true })) };
+  return {
+    port,
+    pid: child.pid,
+    stop: stopper(child, () => rmSync(dir, { recursive: true, force: true })),
+  };
 }
 
 function idOf(flag: '-u' | '-g', name: string): number {
@@ -294,5 +305,9 @@ export async function startMosquitto(
   writeFileSync(join(dir, 'mosquitto.conf'), `${config.join('\n')}\n`);
   const child = spawn('mosquitto', ['-c', join(dir, 'mosquitto.conf')], { stdio: 'ignore' });
   await waitForPort(port, 15_000, child);
-  return { port, stop: stopper(child, () => rmSync(dir, { recursive: true, force: true })) };
+  return {
+    port,
+    pid: child.pid,
+    stop: stopper(child, () => rmSync(dir, { recursive: true, force: true })),
+  };
 }
