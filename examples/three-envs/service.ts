@@ -114,9 +114,14 @@ async function serviceB(): Promise<http.RequestListener> {
       getEnvId() ?? '',
       NAME,
     ]);
-    await postgres.query(
-      `CREATE TABLE IF NOT EXISTS ${TABLE} (request_id VARCHAR(64), env VARCHAR(64), served_by VARCHAR(64))`,
-    );
+    await postgres
+      .query(
+        `CREATE TABLE IF NOT EXISTS ${TABLE} (request_id VARCHAR(64), env VARCHAR(64), served_by VARCHAR(64))`,
+      )
+      // Two requests creating it at once: PostgreSQL lets one win and fails the other (23505).
+      .catch((err: { code?: string }) => {
+        if (err.code !== '23505') throw err;
+      });
     await postgres.query(`INSERT INTO ${TABLE} (request_id, env, served_by) VALUES ($1, $2, $3)`, [
       id,
       getEnvId() ?? '',

@@ -6,6 +6,7 @@ import {
   fallbackEnvId,
   forwardEvents,
   selectionOf,
+  sendsHeader,
   withFallbackEnvId,
 } from '@picop/net-wrap/internal';
 import { defaultConnectionPropagator, getEnvId } from '@picop/propagator';
@@ -20,7 +21,7 @@ import type {
 } from 'amqplib';
 import { openChannels, recovery } from './amqplib-internals.js';
 import { contextOfMessage, withContextHeaders } from './message-context.js';
-import { openModel } from './open.js';
+import { environmentUrl, openModel } from './open.js';
 import { LABEL, SideChannels } from './side-channels.js';
 import type { AmqpUrl, PicopAmqpOptions, PicopSocketOptions } from './types.js';
 
@@ -59,11 +60,20 @@ export class PicopConnection extends EventEmitter implements PromiseConnection {
     this.#pools = new ContextPools<Promise<PromiseConnection>>({
       ...picop,
       max: picop.maxConnections,
-      create: ({ header, envId }) => {
-        const open = () => openModel(url, connectionOptions, header);
-        const opening = recovers
-          ? recovery!.connectWithRecoveryPromise(open, split?.recovery)
-          : open();
+      header: sendsHeader(picop),
+      create: ({ header, envId, route }) => {
+        const own = environmentUrl(url, route, picop.isolate, envId);
+        const open = () => openModel(own.url, connectionOptions, header);
+        const vhost = own.vhost;
+        const create = picop.isolate?.create;
+        // The isolated environment's virtual host first, outside the environment's context.
+        const prepared =
+          envId !== undefined && vhost !== undefined && create !== undefined
+            ? context.with(ROOT_CONTEXT, () => create({ envId, vhost }))
+            : undefined;
+        const connect = () =>
+          recovers ? recovery!.connectWithRecoveryPromise(open, split?.recovery) : open();
+        const opening = prepared === undefined ? connect() : prepared.then(connect);
         opening.then(
           (model) => this.#adopt(opening, model, envId, recovers),
           () => this.#pools.remove(opening),

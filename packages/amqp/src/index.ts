@@ -1,11 +1,11 @@
-import { refuseDirect, splitOptions } from '@picop/net-wrap/internal';
+import { splitOptions } from '@picop/net-wrap/internal';
 import amqplib, { type ChannelModel, type SocketOptions } from 'amqplib';
 import { PicopConnection } from './PicopConnection.js';
 import type { AmqpUrl, PicopAmqpOptions, PicopSocketOptions } from './types.js';
 
 export { contextOfMessage, withContextHeaders } from './message-context.js';
 export { PicopConnection } from './PicopConnection.js';
-export type { AmqpUrl, PicopAmqpOptions, PicopSocketOptions } from './types.js';
+export type { AmqpIsolation, AmqpUrl, PicopAmqpOptions, PicopSocketOptions } from './types.js';
 
 /**
  * amqplib's `connect`, with one AMQP connection per environment: channels are created on the
@@ -28,7 +28,6 @@ export async function connect(
     socketOptions,
   );
   if (!enabled) return amqplib.connect(url, library as SocketOptions);
-  refuseDirect(picop, '@picop/amqp');
   const connection = new PicopConnection(url, socketOptions, picop);
   await connection.open();
   return connection;

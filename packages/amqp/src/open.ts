@@ -1,7 +1,9 @@
 import { connectTls, connect as tcpConnect } from '@picop/net-wrap';
+import { isolationName } from '@picop/net-wrap/internal';
+import type { Route } from '@picop/routes';
 import { credentials, type ChannelModel as PromiseConnection } from 'amqplib';
 import { amqplibVersion, ChannelModel, Connection } from './amqplib-internals.js';
-import type { AmqpUrl } from './types.js';
+import type { AmqpIsolation, AmqpUrl } from './types.js';
 
 const CAPABILITIES = {
   publisher_confirms: true,
@@ -139,4 +141,36 @@ export function openModel(
       });
     });
   });
+}
+
+/**
+ * The URL of environment `envId`'s connection: its route's host and port (proxyless), and its
+ * virtual host (isolation); the URL itself otherwise.
+ */
+export function environmentUrl(
+  url: AmqpUrl,
+  route: Route | undefined,
+  isolate: AmqpIsolation | undefined,
+  envId: string | undefined,
+): { url: AmqpUrl; vhost: string | undefined } {
+  const vhost =
+    isolate === undefined || envId === undefined ? undefined : isolate.vhost(isolationName(envId));
+  if (route === undefined && vhost === undefined) return { url, vhost };
+  if (typeof url !== 'string') {
+    return {
+      url: {
+        ...url,
+        ...(route && { hostname: route.host, port: route.port }),
+        ...(vhost !== undefined && { vhost }),
+      },
+      vhost,
+    };
+  }
+  const own = new URL(url);
+  if (route !== undefined) {
+    own.hostname = route.host.includes(':') ? `[${route.host}]` : route.host;
+    own.port = String(route.port);
+  }
+  if (vhost !== undefined) own.pathname = `/${encodeURIComponent(vhost)}`;
+  return { url: own.toString(), vhost };
 }

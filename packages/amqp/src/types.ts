@@ -9,6 +9,23 @@ export interface PicopAmqpOptions extends PicopWrapperOptions, SelectiveOptions 
    * @default 32
    */
   maxConnections?: number;
+  /** Logical isolation on the client's own broker: see {@link AmqpIsolation}. */
+  isolate?: AmqpIsolation;
+}
+
+/** Each environment in a virtual host of its own on the one broker; the baseline keeps the URL's. */
+export interface AmqpIsolation {
+  /**
+   * The virtual host of an environment (its Env-Id checked first: letters, digits, `_`, `-`);
+   * `undefined`: the baseline's.
+   */
+  vhost: (envId: string) => string | undefined;
+  /**
+   * Runs before an environment's connection opens (e.g. the management API's
+   * `PUT /api/vhosts/{vhost}` and its permissions); never implicit. A failure fails that
+   * environment's channel, and the next use tries again.
+   */
+  create?: (environment: { envId: string; vhost: string }) => Promise<void>;
 }
 
 /** amqplib's socket options plus `picop` (`false` turns PiCoP off: plain amqplib). */

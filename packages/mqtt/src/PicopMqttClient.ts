@@ -8,6 +8,7 @@ import {
   type MessageFields,
   messageFieldsGetter,
   selectionOf,
+  sendsHeader,
   withContextFields,
   withFallbackEnvId,
 } from '@picop/net-wrap/internal';
@@ -107,9 +108,20 @@ export class PicopMqttClient extends MqttClient {
       ...poolOptions,
       max: maxConnections,
       base: this,
-      create: ({ header, envId }) => {
+      header: sendsHeader(picop),
+      create: ({ header, envId, route }) => {
         const ctx = envId === undefined ? ROOT_CONTEXT : setEnvId(ROOT_CONTEXT, envId);
-        const client = new MqttClient(streamOf(shared, header, ctx), {
+        // Proxyless: this environment's broker, not `servers`.
+        const own = route
+          ? {
+              ...shared,
+              host: route.host,
+              hostname: route.host,
+              port: route.port,
+              servers: undefined,
+            }
+          : shared;
+        const client = new MqttClient(streamOf(own, header, ctx), {
           ...shared,
           ...(clientId && { clientId: `${clientId}/${envId}` }),
         });

@@ -31,7 +31,7 @@ export function connect(
     ClientOptions<PicopMqttOptions>
   >(options);
   if (!enabled) return mqtt.connect(url, library as IClientOptions);
-  refuseDirect(picop, '@picop/mqtt');
+  refuseDirect(picop, '@picop/mqtt', ['isolate']);
   return new PicopMqttClient(resolveOptions(url, library), picop);
 }
 

@@ -168,11 +168,15 @@ export function forwardEvents(
 }
 
 /**
- * For the clients that cannot route themselves or isolate yet: `routes` or `isolate` is an
- * `ERR_PICOP_UNSUPPORTED` error, never silently ignored.
+ * For the clients that cannot route themselves or isolate yet: `routes` or `isolate` (those in
+ * `which`) is an `ERR_PICOP_UNSUPPORTED` error, never silently ignored.
  */
-export function refuseDirect(options: PicopWrapperOptions, what: string): void {
-  for (const option of ['routes', 'isolate'] as const) {
+export function refuseDirect(
+  options: PicopWrapperOptions,
+  what: string,
+  which: ReadonlyArray<'routes' | 'isolate'> = ['routes', 'isolate'],
+): void {
+  for (const option of which) {
     if (options[option] !== undefined) {
       throw new PicopError(
         'ERR_PICOP_UNSUPPORTED',
