@@ -1,17 +1,21 @@
 // Logical isolation: every environment on the one shared server, in its own database, schema or
 // key prefix, created on first use only when asked; read back directly. And no identifier
 // injection through an Env-Id.
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { connect as connectAmqp } from '@picop/amqp';
 import { createPool } from '@picop/mysql';
 import { Pool } from '@picop/pg';
 import { withEnvId } from '@picop/propagator';
 import { Redis } from '@picop/redis';
+import amqplib from 'amqplib';
 import { Redis as IORedis } from 'ioredis';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { inBoth } from './support/environments.js';
 import { useContextManager } from './support/otel-and-tls.js';
-import { MYSQL_PORT, PG_PORT, REDIS_PORT } from './support/servers.js';
+import { AMQP_URL, MYSQL_PORT, PG_PORT, REDIS_PORT } from './support/servers.js';
 
 useContextManager();
 const run = `iso${Date.now().toString(36)}`;
@@ -279,6 +283,68 @@ describe('pg: a schema or a database per environment', () => {
       }
     } finally {
       await pool.end();
+    }
+  });
+});
+
+describe('amqp: a virtual host per environment', () => {
+  const exec = promisify(execFile);
+  const vhost = `${run}-feature-1`;
+  afterAll(async () => {
+    await exec('rabbitmqctl', ['delete_vhost', vhost]).catch(() => undefined);
+  });
+
+  it('created by the callback, each environment’s messages in its own virtual host', async () => {
+    const created: string[] = [];
+    const conn = await connectAmqp(AMQP_URL, {
+      picop: {
+        isolate: {
+          vhost: (envId) => (envId === 'feature-1' ? `${run}-${envId}` : undefined),
+          create: async ({ vhost: name }) => {
+            created.push(name);
+            await exec('rabbitmqctl', ['add_vhost', name]);
+            await exec('rabbitmqctl', ['set_permissions', '-p', name, 'guest', '.*', '.*', '.*']);
+          },
+        },
+      },
+    });
+    const queue = `${run}-orders`;
+    try {
+      await inBoth(async (env) => {
+        const ch = await conn.createChannel();
+        await ch.assertQueue(queue);
+        ch.sendToQueue(queue, Buffer.from(env));
+        await ch.close();
+      });
+      expect(created).toEqual([vhost]);
+      const url = new URL(AMQP_URL);
+      const read = async (path: string) => {
+        url.pathname = path;
+        const c = await amqplib.connect(url.toString());
+        const ch = await c.createChannel();
+        let msg = await ch.get(queue, { noAck: true });
+        while (msg === false) msg = await ch.get(queue, { noAck: true });
+        await ch.deleteQueue(queue);
+        await c.close();
+        return msg.content.toString();
+      };
+      expect(await read(`/${encodeURIComponent(vhost)}`)).toBe('feature-1');
+      expect(await read('/')).toBe('main');
+    } finally {
+      await conn.close();
+    }
+  }, 60_000);
+
+  it('hostile Env-Ids never become virtual hosts', async () => {
+    const conn = await connectAmqp(AMQP_URL, { picop: { isolate: { vhost: (envId) => envId } } });
+    try {
+      for (const envId of HOSTILE) {
+        await expect(withEnvId(envId, () => conn.createChannel())).rejects.toMatchObject({
+          code: 'ERR_PICOP_INVALID_ARG',
+        });
+      }
+    } finally {
+      await conn.close();
     }
   });
 });

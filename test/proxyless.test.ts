@@ -11,6 +11,7 @@ import { Pool } from '@picop/pg';
 import { withEnvId } from '@picop/propagator';
 import { createAdminServer, createProxy } from '@picop/proxy';
 import { Redis } from '@picop/redis';
+import amqplib from 'amqplib';
 import { Redis as IORedis } from 'ioredis';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
@@ -18,12 +19,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inBoth } from './support/environments.js';
 import { useContextManager } from './support/otel-and-tls.js';
 import {
+  AMQP_URL,
   type ExtraServer,
+  MQTT_PORT,
   MYSQL_PORT,
   PG_PORT,
   REDIS_PORT,
   startMariadb,
+  startMosquitto,
   startPostgres,
+  startRabbitmq,
   startRedis,
 } from './support/servers.js';
 
@@ -263,4 +268,63 @@ describe('proxyless routing', () => {
       expect.objectContaining({ code: 'ERR_PICOP_UNSUPPORTED' }),
     );
   });
+});
+
+describe('proxyless routing of the brokers', () => {
+  it('mqtt: feature-1’s messages straight to its own broker, the others to the client’s own', async () => {
+    const { connectAsync } = await import('@picop/mqtt');
+    const { Observer } = await import('../packages/mqtt/test/helpers.js');
+    const second = await startMosquitto();
+    const topic = `${run}/mqtt`;
+    const onMain = await Observer.start(MQTT_PORT, `${topic}/#`);
+    const onSecond = await Observer.start(second.port, `${topic}/#`);
+    const client = await connectAsync(`mqtt://127.0.0.1:${MQTT_PORT}`, {
+      protocolVersion: 5,
+      picop: { routes: { table: { 'feature-1': local(second.port) } } },
+    });
+    try {
+      await inBoth((env) => client.publishAsync(`${topic}/${env}`, env, { qos: 1 }));
+      expect((await onSecond.take(topic, 1)).map((s) => [s.payload, s.envId])).toEqual([
+        ['feature-1', 'feature-1'],
+      ]);
+      expect((await onMain.take(topic, 1)).map((s) => [s.payload, s.envId])).toEqual([
+        ['main', undefined],
+      ]);
+    } finally {
+      await client.endAsync();
+      await Promise.all([onMain.stop(), onSecond.stop()]);
+      await second.stop();
+    }
+  });
+
+  it('amqp: feature-1’s connection straight to its own broker', async () => {
+    const { connect } = await import('@picop/amqp');
+    const second = await startRabbitmq();
+    const queue = `${run}-amqp`;
+    const conn = await connect(AMQP_URL, {
+      picop: { routes: { table: { 'feature-1': local(second.port) } } },
+    });
+    const brokers = await Promise.all(
+      [AMQP_URL, `amqp://guest:guest@127.0.0.1:${second.port}`].map((u) => amqplib.connect(u)),
+    );
+    try {
+      const channels = await Promise.all(brokers.map((b) => b.createChannel()));
+      for (const ch of channels) await ch.assertQueue(queue);
+      const ch = await conn.createChannel();
+      await inBoth(async (env) => ch.sendToQueue(queue, Buffer.from(env)));
+      await ch.close();
+      const got = async (c: (typeof channels)[number]) => {
+        for (;;) {
+          const msg = await c.get(queue, { noAck: true });
+          if (msg) return msg.content.toString();
+        }
+      };
+      expect([await got(channels[0]!), await got(channels[1]!)]).toEqual(['main', 'feature-1']);
+      for (const c of channels) await c.deleteQueue(queue);
+    } finally {
+      await conn.close();
+      for (const b of brokers) await b.close();
+      await second.stop();
+    }
+  }, 180_000);
 });
