@@ -6,7 +6,7 @@ import { connect } from '@picop/amqp';
 import { setEnvId } from '@picop/propagator';
 import amqplib from 'amqplib';
 import { table } from './lib.mjs';
-import { bestOf, closedLoop, env, resultRow, startPicopProxy, stopAll } from './load.mjs';
+import { closedLoop, env, loadsByClient, startPicopProxy, stopAll } from './load.mjs';
 
 context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
 const broker = new URL(process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672');
@@ -78,21 +78,8 @@ const loads = {
   'confirm publish, 32 in flight': publishRate,
   'publish -> consume round trip': roundTrip,
 };
-const cases = {};
-for (const [load, fn] of Object.entries(loads)) {
-  for (const [client, [open, options]] of Object.entries(clients))
-    cases[`${load}|${client}`] = () => fn(open, options);
-}
-const best = await bestOf(cases, ROUNDS);
+const rows = await loadsByClient(loads, clients, ROUNDS);
 stopAll();
-const rows = [];
-for (const load of Object.keys(loads)) {
-  const plain = best.get(`${load}|plain amqplib`);
-  for (const client of Object.keys(clients)) {
-    const [, ...cells] = resultRow(client, best.get(`${load}|${client}`), plain);
-    rows.push([client === 'plain amqplib' ? load : '', client, ...cells]);
-  }
-}
 table(
   `amqp (through picop-proxy; best of ${ROUNDS} interleaved rounds; latencies in ms)`,
   ['load', 'client', 'ops/s', 'p50', 'p99', 'client CPU us/op', 'vs plain', 'CPU vs plain'],

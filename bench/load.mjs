@@ -180,6 +180,30 @@ export async function bestOf(cases, rounds) {
   return best;
 }
 
+/**
+ * Every load run with every client, `rounds` interleaved rounds (see {@link bestOf}): `loads` maps
+ * a name to `(open, options) => result`, `clients` a name to `[open, options]`. Returns table rows
+ * (load, client, then {@link resultRow}'s cells), each against the first client of its load.
+ */
+export async function loadsByClient(loads, clients, rounds) {
+  const cases = {};
+  for (const [load, fn] of Object.entries(loads)) {
+    for (const [client, [open, options]] of Object.entries(clients))
+      cases[`${load}|${client}`] = () => fn(open, options);
+  }
+  const best = await bestOf(cases, rounds);
+  const [first] = Object.keys(clients);
+  const rows = [];
+  for (const load of Object.keys(loads)) {
+    const baseline = best.get(`${load}|${first}`);
+    for (const client of Object.keys(clients)) {
+      const [, ...cells] = resultRow(client, best.get(`${load}|${client}`), baseline);
+      rows.push([client === first ? load : '', client, ...cells]);
+    }
+  }
+  return rows;
+}
+
 /** A table row of a result against a baseline: ops/s, p50, p99, CPU, and both ratios. */
 export function resultRow(label, r, baseline) {
   return [

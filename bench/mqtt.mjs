@@ -6,7 +6,7 @@ import { connectAsync } from '@picop/mqtt';
 import { setEnvId } from '@picop/propagator';
 import mqtt from 'mqtt';
 import { table } from './lib.mjs';
-import { bestOf, closedLoop, env, resultRow, startPicopProxy, stopAll } from './load.mjs';
+import { closedLoop, env, loadsByClient, startPicopProxy, stopAll } from './load.mjs';
 
 context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
 const BROKER = `127.0.0.1:${env('MQTT_PORT', 1883)}`;
@@ -70,21 +70,8 @@ const loads = {
   'QoS 1 publish, 32 in flight': publishRate,
   'publish -> receive round trip': roundTrip,
 };
-const cases = {};
-for (const [load, fn] of Object.entries(loads)) {
-  for (const [client, [open, options]] of Object.entries(clients))
-    cases[`${load}|${client}`] = () => fn(open, options);
-}
-const best = await bestOf(cases, ROUNDS);
+const rows = await loadsByClient(loads, clients, ROUNDS);
 stopAll();
-const rows = [];
-for (const load of Object.keys(loads)) {
-  const plain = best.get(`${load}|plain mqtt.js`);
-  for (const client of Object.keys(clients)) {
-    const [, ...cells] = resultRow(client, best.get(`${load}|${client}`), plain);
-    rows.push([client === 'plain mqtt.js' ? load : '', client, ...cells]);
-  }
-}
 table(
   `mqtt (MQTT 5 through picop-proxy, in feature-1; best of ${ROUNDS} interleaved rounds; latencies in ms)`,
   ['load', 'client', 'msgs/s', 'p50', 'p99', 'client CPU us/msg', 'vs plain', 'CPU vs plain'],
