@@ -328,3 +328,13 @@ describe('proxyless routing of the brokers', () => {
     }
   }, 180_000);
 });
+
+describe('the http agent', () => {
+  it('refuses routes and isolate rather than ignore them', async () => {
+    const { createAgent } = await import('@picop/net-wrap');
+    const options = JSON.parse('{ "routes": { "table": {} } }');
+    expect(() => createAgent(options)).toThrow(
+      expect.objectContaining({ code: 'ERR_PICOP_UNSUPPORTED' }),
+    );
+  });
+});

@@ -230,10 +230,22 @@ export async function runDemo({
     };
     const bPorts: Record<string, number> = {};
     for (const env of CONFIG.instances.B) bPorts[env] = await start('B', env, stores);
-    const bProxy = await proxyFor(bPorts, { propagate: true });
+    // Proxyless, A calls B[main] and its fetch routes feature-2's calls to B[feature-2] itself.
+    const toB: Record<string, string> =
+      mode === 'proxyless'
+        ? {
+            B_URL: `http://${address(bPorts[CONFIG.baseline] as number)}`,
+            ROUTES_B: JSON.stringify(
+              Object.fromEntries(
+                Object.entries(bPorts)
+                  .filter(([env]) => env !== CONFIG.baseline)
+                  .map(([env, port]) => [env, address(port)]),
+              ),
+            ),
+          }
+        : { B_URL: `http://${await proxyFor(bPorts, { propagate: true })}` };
     const aPorts: Record<string, number> = {};
-    for (const env of CONFIG.instances.A)
-      aPorts[env] = await start('A', env, { B_URL: `http://${bProxy}` });
+    for (const env of CONFIG.instances.A) aPorts[env] = await start('A', env, toB);
     const aProxy = await proxyFor(aPorts, { propagate: true });
     await start('consumer', CONFIG.baseline, stores);
     await waitForPort(Number(aProxy.split(':')[1]));

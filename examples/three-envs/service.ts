@@ -118,9 +118,9 @@ async function serviceB(): Promise<http.RequestListener> {
       .query(
         `CREATE TABLE IF NOT EXISTS ${TABLE} (request_id VARCHAR(64), env VARCHAR(64), served_by VARCHAR(64))`,
       )
-      // Two requests creating it at once: PostgreSQL lets one win and fails the other (23505).
+      // Two requests creating it at once: PostgreSQL lets one win and fails the other.
       .catch((err: { code?: string }) => {
-        if (err.code !== '23505') throw err;
+        if (err.code !== '23505' && err.code !== '42P07') throw err;
       });
     await postgres.query(`INSERT INTO ${TABLE} (request_id, env, served_by) VALUES ($1, $2, $3)`, [
       id,

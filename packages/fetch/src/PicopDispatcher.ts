@@ -1,18 +1,27 @@
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import type tls from 'node:tls';
-import { type Context, context } from '@opentelemetry/api';
+import { type Context, context, diag } from '@opentelemetry/api';
 import { ContextPools, connect, connectTls, type PicopWrapperOptions } from '@picop/net-wrap';
 import { refuseDirect, splitOptions } from '@picop/net-wrap/internal';
+import { Routes, type RoutesOptions } from '@picop/routes';
 import { Agent, type buildConnector, Dispatcher, errors } from 'undici';
 
 /** The `picop` options of {@link createDispatcher}. */
-export interface PicopDispatcherPicopOptions extends PicopWrapperOptions {
+export interface PicopDispatcherPicopOptions
+  extends Omit<PicopWrapperOptions, 'routes' | 'isolate'> {
   /**
    * Most environments with a pool at once; past it the least recently used idle pool is closed.
    * @default 32
    */
   maxPools?: number;
+  /**
+   * Proxyless routing, per service: for requests to an origin listed here
+   * (`'http://orders:8080'`), each environment's connections go straight to its route's
+   * destination (no header unless the route says so); environments without a route go to the
+   * URL's own host. Requests to other origins are unchanged. See `@picop/routes`.
+   */
+  routes?: Record<string, RoutesOptions>;
 }
 
 /** Options of {@link createDispatcher}: undici's `Agent` options, plus `picop`. */
@@ -29,24 +38,37 @@ export interface PicopDispatcherOptions extends Omit<Agent.Options, 'connect' | 
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 
+/** Where one environment's connection to an origin goes: the URL's host, or a route's. */
+type Destination = (origin: string) => { host: string; port: number; header: boolean } | undefined;
+
 /**
  * An undici connector whose sockets start with `header`: in clear before TLS for `https:`.
- * The callback gets the socket once it is connected (TLS: once the handshake is done).
+ * The callback gets the socket once it is connected (TLS: once the handshake is done). With
+ * `destination`, a routed origin's connections go to its route (TLS still names the URL's host).
  */
 function picopConnector(
   header: Buffer,
   options: PicopDispatcherOptions['connect'] = {},
+  destination?: Destination,
 ): buildConnector.connector {
   const { timeout = DEFAULT_CONNECT_TIMEOUT_MS, ...tlsOptions } = options;
   return ({ hostname, protocol, port, servername, localAddress }, callback) => {
     const secure = protocol === 'https:';
     // undici passes IPv6 literals in brackets.
     const host = hostname.startsWith('[') ? hostname.slice(1, -1) : hostname;
+    const urlPort = Number(port) || (secure ? 443 : 80);
+    let routed: ReturnType<Destination>;
+    try {
+      routed = destination?.(`${protocol}//${hostname}:${urlPort}`);
+    } catch (err) {
+      callback(err as Error, null);
+      return;
+    }
     const address = {
-      host,
-      port: Number(port) || (secure ? 443 : 80),
+      host: routed?.host ?? host,
+      port: routed?.port ?? urlPort,
       localAddress: localAddress ?? undefined,
-      header,
+      header: routed === undefined || routed.header ? header : Buffer.alloc(0),
     };
     const socket = secure
       ? connectTls({
@@ -85,6 +107,17 @@ function isIdle(agent: Agent): boolean {
 
 const EVENTS = ['connect', 'disconnect', 'connectionError', 'drain'] as const;
 
+/** `http://host:port` with the port always written, as the connector sees it. */
+function originOf(url: string): string {
+  const u = new URL(url);
+  return `${u.protocol}//${u.hostname}:${u.port || (u.protocol === 'https:' ? 443 : 80)}`;
+}
+
+function urlOf(origin: string): { host: string; port: number } {
+  const u = new URL(origin);
+  return { host: u.hostname.replace(/^\[(.*)\]$/, '$1'), port: Number(u.port) };
+}
+
 /**
  * An undici `Dispatcher` that keeps one keep-alive `Agent` per context (per Env-Id), each
  * connection of which starts with that context's PiCoP header. Two environments never share a
@@ -92,6 +125,7 @@ const EVENTS = ['connect', 'disconnect', 'connectionError', 'drain'] as const;
  */
 export class PicopDispatcher extends Dispatcher {
   readonly #pools: ContextPools<Agent>;
+  readonly #routes = new Map<string, Routes>();
 
   constructor(options: PicopDispatcherOptions = {}) {
     super();
@@ -99,15 +133,34 @@ export class PicopDispatcher extends Dispatcher {
       options,
     );
     const { connect: connectOptions, ...agentOptions } = library;
-    const { maxPools, ...poolOptions } = picop;
-    refuseDirect(picop, '@picop/fetch');
+    const { maxPools, routes, ...poolOptions } = picop;
+    refuseDirect(picop as PicopWrapperOptions, '@picop/fetch', ['isolate']);
+    for (const [origin, options] of Object.entries(routes ?? {})) {
+      const table = new Routes(options);
+      // A change closes every environment's pool once its requests are done; the next request
+      // opens a new one, at the new destination.
+      table.on('change', () => void this.#pools.clear());
+      table.on('error', (err) =>
+        diag.warn(`@picop/fetch: routes kept as they were: ${err.message}`),
+      );
+      this.#routes.set(originOf(origin), table);
+    }
     this.#pools = new ContextPools<Agent>({
       ...poolOptions,
       max: maxPools,
-      create: ({ header }) => {
+      create: ({ header, envId }) => {
+        const destination: Destination | undefined =
+          this.#routes.size === 0
+            ? undefined
+            : (origin) => {
+                const table = this.#routes.get(origin);
+                if (table === undefined) return undefined;
+                const route = table.get(envId);
+                return route ?? (table.header ? undefined : { ...urlOf(origin), header: false });
+              };
         const agent = new Agent({
           ...agentOptions,
-          connect: picopConnector(header, connectOptions),
+          connect: picopConnector(header, connectOptions, destination),
         });
         // Its events are ours (undici's typed overloads take one event name at a time).
         for (const event of EVENTS) {
@@ -120,6 +173,11 @@ export class PicopDispatcher extends Dispatcher {
       destroy: (agent) => (agent.destroyed ? undefined : agent.close()),
       isIdle,
     });
+  }
+
+  /** The routes of a routed origin (`picop.routes`): `failures` counts reloads that failed. */
+  routesOf(origin: string): Routes | undefined {
+    return this.#routes.get(originOf(origin));
   }
 
   /** Number of environments with a pool now. */
@@ -146,6 +204,7 @@ export class PicopDispatcher extends Dispatcher {
   override close(): Promise<void>;
   override close(callback: () => void): void;
   override close(callback?: () => void): Promise<void> | void {
+    for (const table of this.#routes.values()) table.close();
     const closed = this.#pools.close();
     if (callback === undefined) return closed;
     closed.then(callback);

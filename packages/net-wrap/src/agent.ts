@@ -5,6 +5,7 @@ import { context, type TextMapPropagator } from '@opentelemetry/api';
 import { type Dialect, PICOP_GO_PREFIX_LENGTH, SPEC_PREFIX_LENGTH } from '@picop/codec';
 import { headerForContext } from '@picop/propagator';
 import { connect, connectTls } from './client.js';
+import { refuseDirect } from './wrapper-options.js';
 
 /** Options of {@link createAgent} and {@link createHttpsAgent}, on top of Node's agent options. */
 export interface PicopAgentOptions {
@@ -39,6 +40,8 @@ function picopAgent<B extends AgentClass>(Base: B, open: (options: object) => Du
     readonly #picop: PicopAgentOptions;
     constructor(options: http.AgentOptions & PicopAgentOptions) {
       const { propagator, dialect, ...agentOptions } = options;
+      // Plain JavaScript may pass them: refused, never ignored (@picop/fetch routes HTTP).
+      refuseDirect(options, 'The http agent of @picop/net-wrap (use @picop/fetch for routes)');
       super({ keepAlive: true, ...agentOptions });
       this.#picop = { propagator, dialect };
     }

@@ -108,18 +108,19 @@ export class Routes extends EventEmitter<{ change: []; error: [err: Error] }> {
   /**
    * The route of `envId`, or `undefined` when it has none (the client's own address). Throws
    * `ERR_PICOP_INVALID_STATE` while routes from `url` have not been read yet: a connection is
-   * never opened to a guess.
+   * never opened to a guess. Work without an Env-Id (`undefined`) has no route.
    */
   get(envId: string | undefined): Route | undefined {
+    if (envId === undefined) return undefined;
     if (!this.#loaded) {
       throw new PicopError(
         'ERR_PICOP_INVALID_STATE',
         `The routes from ${this.#url} have not been read yet${this.#failures > 0 ? ` (${this.#failures} attempts failed)` : ''}`,
       );
     }
-    const address = envId === undefined ? undefined : this.#table.get(envId);
+    const address = this.#table.get(envId);
     if (address === undefined) return undefined;
-    return { ...address, header: this.#headers.get(envId as string) ?? this.#header };
+    return { ...address, header: this.#headers.get(envId) ?? this.#header };
   }
 
   /** Whether connections to the client's own address carry the header. */
