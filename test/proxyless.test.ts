@@ -338,3 +338,32 @@ describe('the http agent', () => {
     );
   });
 });
+
+describe('a worker’s own Env-Id (picop.envId) with routes and isolation', () => {
+  it('its work takes its route and its isolation, never the baseline’s', async () => {
+    const second = await startRedis();
+    const direct = new IORedis({ host: '127.0.0.1', port: second.port });
+    const main = new IORedis({ host: '127.0.0.1', port: REDIS_PORT });
+    const routed = new Redis({
+      host: '127.0.0.1',
+      port: REDIS_PORT,
+      picop: { envId: 'feature-1', routes: { table: { 'feature-1': local(second.port) } } },
+    });
+    const isolated = new Redis({
+      host: '127.0.0.1',
+      port: REDIS_PORT,
+      picop: { envId: 'feature-1', isolate: { keyPrefix: true } },
+    });
+    try {
+      await routed.set(`${run}:worker`, 'x');
+      await isolated.set(`${run}:worker`, 'y');
+      expect(await direct.get(`${run}:worker`)).toBe('x');
+      expect(await main.get(`feature-1:${run}:worker`)).toBe('y');
+      expect(await main.exists(`${run}:worker`)).toBe(0);
+      await main.del(`feature-1:${run}:worker`);
+    } finally {
+      for (const c of [routed, isolated, direct, main]) c.disconnect();
+      await second.stop();
+    }
+  });
+});

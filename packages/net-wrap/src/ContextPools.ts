@@ -162,10 +162,13 @@ export class ContextPools<T> {
         diag.warn(`picop: routes kept as they were: ${err.message}`),
       );
     }
+    // Routing itself or isolating, the base client is the baseline's alone: the fallback Env-Id's
+    // work needs its own route or isolation, like any environment's.
+    const direct = options.routes !== undefined || options.header === false;
     this.#baseKey =
       options.base === undefined
         ? undefined
-        : this.#keyOf(withFallbackEnvId(this.#fallbackEnvId, ROOT_CONTEXT));
+        : this.#keyOf(direct ? ROOT_CONTEXT : withFallbackEnvId(this.#fallbackEnvId, ROOT_CONTEXT));
   }
 
   /** Number of clients held. */
