@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { connect as connectAmqp } from '@picop/amqp';
 import { createPool } from '@picop/mysql';
 import { Pool } from '@picop/pg';
-import { withEnvId } from '@picop/propagator';
+import { getEnvId, withEnvId } from '@picop/propagator';
 import { Redis } from '@picop/redis';
 import amqplib from 'amqplib';
 import { Redis as IORedis } from 'ioredis';
@@ -15,7 +15,7 @@ import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { inBoth } from './support/environments.js';
 import { useContextManager } from './support/otel-and-tls.js';
-import { AMQP_URL, MYSQL_PORT, PG_PORT, REDIS_PORT } from './support/servers.js';
+import { AMQP_URL, MQTT_PORT, MYSQL_PORT, PG_PORT, REDIS_PORT } from './support/servers.js';
 
 useContextManager();
 const run = `iso${Date.now().toString(36)}`;
@@ -345,6 +345,71 @@ describe('amqp: a virtual host per environment', () => {
       }
     } finally {
       await conn.close();
+    }
+  });
+});
+
+describe('mqtt: a topic prefix per environment', () => {
+  it('publishes, subscriptions (shared too) and retained messages under the prefix; listeners see the plain topic', async () => {
+    const { connectAsync } = await import('@picop/mqtt');
+    const { Observer } = await import('../packages/mqtt/test/helpers.js');
+    const observer = await Observer.start(MQTT_PORT, '#');
+    const options = {
+      protocolVersion: 5 as const,
+      picop: { isolate: { topicPrefix: (envId: string) => `${run}/env/${envId}/` } },
+    };
+    const client = await connectAsync(`mqtt://127.0.0.1:${MQTT_PORT}`, options);
+    const handled: Array<[string, string, string | undefined]> = [];
+    let wake: () => void = () => {};
+    client.on('message', (topic, payload) => {
+      handled.push([topic, String(payload), getEnvId()]);
+      wake();
+    });
+    try {
+      // Each environment subscribes as it would without isolation: plain names.
+      await inBoth(() => client.subscribeAsync(`${run}/orders/#`, { qos: 1 }));
+      await withEnvId('feature-1', () => client.subscribeAsync(`$share/g/${run}/jobs`, { qos: 1 }));
+      await inBoth((env) => client.publishAsync(`${run}/orders/new`, env, { qos: 1 }));
+      await withEnvId('feature-1', () => client.publishAsync(`${run}/jobs`, 'job', { qos: 1 }));
+      await withEnvId('feature-1', () =>
+        client.publishAsync(`${run}/state`, 'kept', { qos: 1, retain: true }),
+      );
+      // On the broker: feature-1's under its prefix, the baseline's as named.
+      const seen = await observer.take(`${run}/`, 4);
+      expect(seen.map((s) => [s.topic, s.payload]).sort()).toEqual([
+        [`${run}/env/feature-1/${run}/jobs`, 'job'],
+        [`${run}/env/feature-1/${run}/orders/new`, 'feature-1'],
+        [`${run}/env/feature-1/${run}/state`, 'kept'],
+        [`${run}/orders/new`, 'main'],
+      ]);
+      while (handled.length < 3) await new Promise<void>((r) => (wake = r));
+      expect(handled.sort()).toEqual([
+        [`${run}/jobs`, 'job', 'feature-1'],
+        [`${run}/orders/new`, 'feature-1', 'feature-1'],
+        [`${run}/orders/new`, 'main', undefined],
+      ]);
+      await withEnvId('feature-1', () =>
+        client.publishAsync(`${run}/state`, '', { qos: 1, retain: true }),
+      );
+    } finally {
+      await client.endAsync();
+      await observer.stop();
+    }
+  });
+
+  it('hostile Env-Ids never become topic prefixes', async () => {
+    const { connectAsync } = await import('@picop/mqtt');
+    const client = await connectAsync(`mqtt://127.0.0.1:${MQTT_PORT}`, {
+      picop: { isolate: { topicPrefix: (envId: string) => `env/${envId}/` } },
+    });
+    try {
+      for (const envId of [...HOSTILE, 'a+b', 'a#b', 'a/b']) {
+        await expect(withEnvId(envId, () => client.publishAsync('t', 'x'))).rejects.toMatchObject({
+          code: 'ERR_PICOP_INVALID_ARG',
+        });
+      }
+    } finally {
+      await client.endAsync();
     }
   });
 });

@@ -5,6 +5,7 @@ import {
   baseHeader,
   emitError,
   fallbackEnvId,
+  isolationName,
   type MessageFields,
   messageFieldsGetter,
   selectionOf,
@@ -39,6 +40,41 @@ export interface PicopMqttOptions extends PicopWrapperOptions, SelectiveOptions 
    * @default 32
    */
   maxConnections?: number;
+  /** Logical isolation on the client's own broker: see {@link MqttIsolation}. */
+  isolate?: MqttIsolation;
+}
+
+/**
+ * Each environment's topics behind a prefix of its own on the one broker: its publishes,
+ * subscriptions (shared ones too) and retained messages live under the prefix, and its listeners
+ * see the topics without it. The baseline keeps the topics as they are.
+ */
+export interface MqttIsolation {
+  /**
+   * The prefix of an environment's topics (`env/feature-1/`), its Env-Id checked first (letters,
+   * digits, `_`, `-`); `undefined`: the baseline's topics.
+   */
+  topicPrefix: (envId: string) => string | undefined;
+}
+
+/** `topic` under `prefix`; a shared subscription keeps its `$share/<group>/` in front. */
+function prefixed(prefix: string, topic: string): string {
+  const shared = /^\$share\/[^/]+\//.exec(topic);
+  return shared === null
+    ? `${prefix}${topic}`
+    : `${shared[0]}${prefix}${topic.slice(shared[0].length)}`;
+}
+
+function prefixedTopics(prefix: string | undefined, topics: Topics): Topics {
+  if (prefix === undefined) return topics;
+  if (typeof topics === 'string') return prefixed(prefix, topics);
+  if (Array.isArray(topics)) return topics.map((t) => prefixed(prefix, t));
+  const map: ISubscriptionMap = {};
+  for (const [topic, options] of Object.entries(topics)) {
+    if (topic === 'resubscribe') map.resubscribe = options as boolean;
+    else map[prefixed(prefix, topic)] = options as IClientSubscribeOptions;
+  }
+  return map;
 }
 
 type Topics = string | string[] | ISubscriptionMap;
@@ -73,6 +109,8 @@ export function contextOfPacket(
 export class PicopMqttClient extends MqttClient {
   readonly #connections: ContextPools<MqttClient>;
   readonly #topics = new WeakMap<MqttClient, Set<string>>();
+  // Isolation: each environment connection's topic prefix.
+  readonly #prefixes = new WeakMap<MqttClient, string>();
   readonly #ownEnvId: string | undefined;
   readonly #propagator: TextMapPropagator;
   readonly #v5: boolean;
@@ -121,14 +159,19 @@ export class PicopMqttClient extends MqttClient {
               servers: undefined,
             }
           : shared;
+        const prefix = envId === undefined ? undefined : topicPrefixOf(picop.isolate, envId);
         const client = new MqttClient(streamOf(own, header, ctx), {
           ...shared,
           ...(clientId && { clientId: `${clientId}/${envId}` }),
         });
+        if (prefix !== undefined) this.#prefixes.set(client, prefix);
         client.on('error', (err) => emitError(this, LABEL, err, envId));
-        client.on('message', (topic, payload, packet) =>
-          this.#deliver(envId, false, topic, payload, packet),
-        );
+        client.on('message', (topic, payload, packet) => {
+          // The environment's listeners see its topics as it named them.
+          const name =
+            prefix !== undefined && topic.startsWith(prefix) ? topic.slice(prefix.length) : topic;
+          this.#deliver(envId, false, name, payload, packet);
+        });
         return client;
       },
       destroy: (client) => client.endAsync(),
@@ -245,7 +288,13 @@ export class PicopMqttClient extends MqttClient {
       callback,
       (client) => {
         if (client === this) super.publish(topic, message, options, callback);
-        else client.publish(topic, message, options, callback);
+        else
+          client.publish(
+            prefixedTopic(this.#prefixes.get(client), topic),
+            message,
+            options,
+            callback,
+          );
       },
       active,
     );
@@ -274,7 +323,8 @@ export class PicopMqttClient extends MqttClient {
       for (const topic of topicsOf(topicObject)) held.add(topic);
       this.#topics.set(client, held);
       if (client === this) super.subscribe(topicObject, opts, callback);
-      else client.subscribe(topicObject, opts, callback);
+      else
+        client.subscribe(prefixedTopics(this.#prefixes.get(client), topicObject), opts, callback);
     });
   }
 
@@ -303,7 +353,12 @@ export class PicopMqttClient extends MqttClient {
     if (holders.length === 0) {
       return this.#route(callback, (client) => {
         if (client === this) super.unsubscribe(topic, opts, callback);
-        else client.unsubscribe(topic, opts, callback);
+        else
+          client.unsubscribe(
+            prefixedTopics(this.#prefixes.get(client), topic) as string[],
+            opts,
+            callback,
+          );
       });
     }
     let pending = holders.length;
@@ -315,7 +370,12 @@ export class PicopMqttClient extends MqttClient {
     for (const client of holders) {
       for (const t of topics) this.#topics.get(client)?.delete(t);
       if (client === this) super.unsubscribe(topic, opts, done);
-      else client.unsubscribe(topic, opts, done);
+      else
+        client.unsubscribe(
+          prefixedTopics(this.#prefixes.get(client), topic) as string[],
+          opts,
+          done,
+        );
     }
     return this;
   }
@@ -341,4 +401,21 @@ export class PicopMqttClient extends MqttClient {
     });
     return this;
   }
+}
+
+function prefixedTopic(prefix: string | undefined, topic: string): string {
+  return prefix === undefined ? topic : prefixed(prefix, topic);
+}
+
+/** The topic prefix of `envId` under `isolate`, checked: no wildcard, no NUL. */
+function topicPrefixOf(isolate: MqttIsolation | undefined, envId: string): string | undefined {
+  if (isolate === undefined) return undefined;
+  const prefix = isolate.topicPrefix(isolationName(envId));
+  if (prefix !== undefined && /[+#\u0000]/.test(prefix)) {
+    throw new PicopError(
+      'ERR_PICOP_INVALID_ARG',
+      `isolate.topicPrefix(${JSON.stringify(envId)}) must not hold a wildcard or NUL, got ${JSON.stringify(prefix)}`,
+    );
+  }
+  return prefix;
 }

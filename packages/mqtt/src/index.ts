@@ -1,10 +1,15 @@
-import { refuseDirect, splitOptions } from '@picop/net-wrap/internal';
+import { splitOptions } from '@picop/net-wrap/internal';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { type ClientOptions, resolveOptions } from './options.js';
 import { PicopMqttClient, type PicopMqttOptions } from './PicopMqttClient.js';
 
 export type { ClientOptions } from './options.js';
-export { contextOfPacket, PicopMqttClient, type PicopMqttOptions } from './PicopMqttClient.js';
+export {
+  contextOfPacket,
+  type MqttIsolation,
+  PicopMqttClient,
+  type PicopMqttOptions,
+} from './PicopMqttClient.js';
 
 /**
  * mqtt.js's `connect`, with one MQTT connection per environment. The client it returns is itself
@@ -31,7 +36,6 @@ export function connect(
     ClientOptions<PicopMqttOptions>
   >(options);
   if (!enabled) return mqtt.connect(url, library as IClientOptions);
-  refuseDirect(picop, '@picop/mqtt', ['isolate']);
   return new PicopMqttClient(resolveOptions(url, library), picop);
 }
 
