@@ -129,6 +129,7 @@ export class ContextPools<T> {
   // Clients whose route changed while busy: closed once idle.
   readonly #retiring = new Set<T>();
   readonly #preparing = new WeakMap<object, Promise<void>>();
+  readonly #keys = new WeakMap<Context, [key: string, ctx: Context]>();
   #retirer: NodeJS.Timeout | undefined;
   readonly #closing: Array<Promise<void>> = [];
   #closed = false;
@@ -200,8 +201,15 @@ export class ContextPools<T> {
    */
   acquire(ctx: Context = otelContext.active()): T {
     if (this.#closed) throw new PicopError('ERR_PICOP_INVALID_STATE', 'ContextPools is closed');
-    ctx = withFallbackEnvId(this.#fallbackEnvId, ctx);
-    const key = this.#keyOf(ctx);
+    // Contexts are immutable and a request's is reused for each of its calls: its key is read once.
+    let known = this.#keys.get(ctx);
+    if (known === undefined) {
+      const full = withFallbackEnvId(this.#fallbackEnvId, ctx);
+      known = [this.#keyOf(full), full];
+      this.#keys.set(ctx, known);
+    }
+    const key = known[0];
+    ctx = known[1];
     if (key === this.#baseKey) return this.#options.base as T;
     const entry = this.#entries.get(key);
     if (entry !== undefined) {
