@@ -73,8 +73,7 @@ export interface ContextPoolsOptions<T> {
   /**
    * Runs once for each new client before it serves (`ready()`), in the root context (so on the
    * baseline's client if it uses the wrapper): creating an isolated environment's database on
-   * first use, say. A failure closes the client, so the next use tries
-   * again.
+   * first use, say. A failure closes the client, so the next use tries again.
    */
   prepare?(client: T, pool: PoolContext): Promise<void>;
   /**
