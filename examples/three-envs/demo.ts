@@ -246,11 +246,23 @@ export async function runDemo({
         : { B_URL: `http://${await proxyFor(bPorts, { propagate: true })}` };
     const aPorts: Record<string, number> = {};
     for (const env of CONFIG.instances.A) aPorts[env] = await start('A', env, toB);
-    const aProxy = await proxyFor(aPorts, { propagate: true });
     await start('consumer', CONFIG.baseline, stores);
-    await waitForPort(Number(aProxy.split(':')[1]));
-    // The edge: plain HTTP in (curl, a browser), PiCoP connections out, to A's proxy.
-    gateway = createGateway({ listen: '127.0.0.1:0', upstream: aProxy });
+    // The edge: plain HTTP in (curl, a browser), PiCoP connections out: to A's proxy, or,
+    // proxyless, straight to A[feature-1] for feature-1 and to A[main] for the rest.
+    if (mode === 'proxyless') {
+      const { [CONFIG.baseline]: aMain, ...aOthers } = aPorts;
+      gateway = createGateway({
+        listen: '127.0.0.1:0',
+        upstream: address(aMain as number),
+        routes: Object.fromEntries(
+          Object.entries(aOthers).map(([env, port]) => [env, address(port)]),
+        ),
+      });
+    } else {
+      const aProxy = await proxyFor(aPorts, { propagate: true });
+      await waitForPort(Number(aProxy.split(':')[1]));
+      gateway = createGateway({ listen: '127.0.0.1:0', upstream: aProxy });
+    }
     const edge = `127.0.0.1:${(await gateway.listen()).port}`;
 
     log(`sending one request per environment to the gateway (${edge}), as curl would ...`);
