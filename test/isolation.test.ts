@@ -5,14 +5,14 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { connect as connectAmqp } from '@picop/amqp';
 import { createPool } from '@picop/mysql';
-import { Pool } from '@picop/pg';
+import { Client, Pool } from '@picop/pg';
 import { getEnvId, withEnvId } from '@picop/propagator';
 import { Redis } from '@picop/redis';
 import amqplib from 'amqplib';
 import { Redis as IORedis } from 'ioredis';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inBoth } from './support/environments.js';
 import { useContextManager } from './support/otel-and-tls.js';
 import { AMQP_URL, MQTT_PORT, MYSQL_PORT, PG_PORT, REDIS_PORT } from './support/servers.js';
@@ -210,6 +210,7 @@ describe('mysql: a database per environment', () => {
 describe('pg: a schema or a database per environment', () => {
   const login = { host: '127.0.0.1', port: PG_PORT, user: 'postgres', database: 'postgres' };
   const admin = new pg.Client(login);
+  beforeAll(() => admin.connect());
   afterAll(async () => {
     await admin.query(`DROP SCHEMA IF EXISTS "${run}_feature-1" CASCADE`);
     await admin.query(`DROP TABLE IF EXISTS ${run}`);
@@ -218,7 +219,6 @@ describe('pg: a schema or a database per environment', () => {
   });
 
   it('a schema per environment (search_path), created on first use', async () => {
-    await admin.connect();
     await admin.query(`CREATE TABLE ${run} (env text)`);
     const pool = new Pool({
       ...login,
@@ -269,6 +269,43 @@ describe('pg: a schema or a database per environment', () => {
       expect(inFeature?.rows).toEqual([{ db: `${run}_feature-1` }]);
       expect(inMain?.rows).toEqual([{ db: 'postgres' }]);
     } finally {
+      await pool.end();
+    }
+  });
+
+  it('a LISTEN Client of feature-1 is in feature-1’s database, and hears its pool’s NOTIFY', async () => {
+    const isolate = {
+      database: (envId: string) => `${run}_${envId}`,
+      // Runs for the Client and for the pool's feature-1: idempotent, as create callbacks must be.
+      create: async ({ database }: { database?: string }) => {
+        created++;
+        const exists = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [
+          database,
+        ]);
+        if (exists.rowCount === 0) await admin.query(`CREATE DATABASE "${database}"`);
+      },
+    };
+    let created = 0;
+    const pool = new Pool({ ...login, picop: { isolate } });
+    const listener = await withEnvId('feature-1', async () => {
+      const c = new Client({ ...login, picop: { isolate } });
+      await c.connect();
+      return c;
+    });
+    try {
+      const db = await listener.query('SELECT current_database() AS db');
+      expect(db.rows).toEqual([{ db: `${run}_feature-1` }]);
+      await listener.query(`LISTEN ${run}`);
+      const heard = new Promise<[string | undefined, string | undefined]>((resolve) =>
+        listener.once('notification', (n) => resolve([n.payload, getEnvId()])),
+      );
+      // The baseline's NOTIFY is in another database: only feature-1's reaches the listener.
+      await pool.query(`NOTIFY ${run}, 'main'`);
+      await withEnvId('feature-1', () => pool.query(`NOTIFY ${run}, 'feature-1'`));
+      expect((await heard)[0]).toBe('feature-1');
+      expect(created).toBe(2);
+    } finally {
+      await listener.end();
       await pool.end();
     }
   });

@@ -1,5 +1,5 @@
 import net from 'node:net';
-import { context } from '@opentelemetry/api';
+import { context, ROOT_CONTEXT } from '@opentelemetry/api';
 import { PicopError } from '@picop/codec';
 import { ContextPools, headerOf, type PicopWrapperOptions } from '@picop/net-wrap';
 import {
@@ -7,11 +7,12 @@ import {
   fallbackEnvId,
   forwardEvents,
   isolationName,
-  refuseDirect,
   sendsHeader,
   splitOptions,
   withFallbackEnvId,
 } from '@picop/net-wrap/internal';
+import { getEnvId } from '@picop/propagator';
+import { Routes } from '@picop/routes';
 import pg from 'pg';
 
 /** The `picop` options of {@link Pool} and {@link Client}. */
@@ -43,6 +44,19 @@ export interface PgIsolation {
    * that query, and the next use tries again.
    */
   create?: (environment: { envId: string; database?: string; schema?: string }) => Promise<void>;
+}
+
+/** The connection settings of an isolated environment: its database, its `search_path`. */
+function settingsOf(
+  config: pg.ClientConfig,
+  environment: { database?: string; schema?: string } | undefined,
+): pg.ClientConfig {
+  return {
+    ...(environment?.database !== undefined && { database: environment.database }),
+    ...(environment?.schema !== undefined && {
+      options: `${config.options ?? ''} -c search_path="${environment.schema}"`.trim(),
+    }),
+  };
 }
 
 /** The config of environment `envId` under `isolate`. */
@@ -112,14 +126,10 @@ export class Pool extends pg.Pool {
       base: this,
       header: sendsHeader(picop),
       create: ({ header, envId, route }) => {
-        const own = environment(envId);
         const pool = new pg.Pool({
           ...library,
           ...(route && { host: route.host, port: route.port }),
-          ...(own?.database !== undefined && { database: own.database }),
-          ...(own?.schema !== undefined && {
-            options: `${library.options ?? ''} -c search_path="${own.schema}"`.trim(),
-          }),
+          ...settingsOf(library, environment(envId)),
           stream: streamOf(header),
         });
         forwardEvents(pool, this, EVENTS, envId, '@picop/pg');
@@ -194,6 +204,8 @@ export class Pool extends pg.Pool {
 /**
  * node-postgres's `Client`: one connection, in the environment active when it is created (or
  * `picop.envId`). For `LISTEN`, create it inside the request or job whose environment it serves.
+ * With `routes` (a `table` or a `file`, read once) it connects to that environment's route; with
+ * `isolate`, to its database or schema, `create` running before the connection opens.
  *
  * @example
  * const client = await withEnvId('feature-1', async () => {
@@ -203,12 +215,67 @@ export class Pool extends pg.Pool {
  * });
  */
 export class Client extends pg.Client {
+  readonly #prepare: (() => Promise<void>) | undefined;
+
   constructor(config: ClientConfig | string = {}) {
     const options = typeof config === 'string' ? { connectionString: config } : config;
     const { enabled, picop, library } = splitOptions<PicopPgOptions, ClientConfig>(options);
-    if (enabled) refuseDirect(picop, '@picop/pg Client (use Pool)');
     const ctx = withFallbackEnvId(fallbackEnvId(picop.envId), context.active());
-    const header = headerOf({ context: ctx, propagator: picop.propagator, dialect: picop.dialect });
-    super(enabled ? { ...library, stream: streamOf(header) } : library);
+    const envId = getEnvId(ctx);
+    let own: ClientConfig = library;
+    let header = headerOf({ context: ctx, propagator: picop.propagator, dialect: picop.dialect });
+    let environment: ReturnType<typeof isolated> | undefined;
+    if (enabled && (picop.routes !== undefined || picop.isolate !== undefined)) {
+      if (picop.routes?.url !== undefined) {
+        throw new PicopError(
+          'ERR_PICOP_UNSUPPORTED',
+          '@picop/pg Client reads `routes` once, from a `table` or a `file`: for `url` use a Pool',
+        );
+      }
+      // One connection: the routes are read once, now.
+      const routes = picop.routes === undefined ? undefined : new Routes(picop.routes);
+      const route = routes?.get(envId);
+      routes?.close();
+      environment =
+        picop.isolate === undefined || envId === undefined
+          ? undefined
+          : isolated(picop.isolate, envId);
+      own = {
+        ...library,
+        ...(route && { host: route.host, port: route.port }),
+        ...settingsOf(library, environment),
+      };
+      if (!(route?.header ?? routes?.header ?? false)) header = Buffer.alloc(0);
+    }
+    super(enabled ? { ...own, stream: streamOf(header) } : library);
+    const create = picop.isolate?.create;
+    const target = environment;
+    this.#prepare =
+      create !== undefined && (target?.database !== undefined || target?.schema !== undefined)
+        ? () => context.with(ROOT_CONTEXT, () => create(target))
+        : undefined;
+  }
+
+  /** Connects, after the isolated environment's `create` when there is one. */
+  override connect(): Promise<pg.Client>;
+  override connect(
+    callback: ((err: Error) => void) | ((err: null, client: pg.Client) => void),
+  ): void;
+  override connect(
+    callback?: ((err: Error) => void) | ((err: null, client: pg.Client) => void),
+  ): Promise<pg.Client> | undefined {
+    const prepare = this.#prepare;
+    if (prepare === undefined) {
+      if (callback === undefined) return super.connect();
+      super.connect(callback);
+      return undefined;
+    }
+    const connected = prepare().then(() => super.connect());
+    if (callback === undefined) return connected;
+    connected.then(
+      (client) => (callback as (err: null, client: pg.Client) => void)(null, client),
+      (err: Error) => (callback as (err: Error) => void)(err),
+    );
+    return undefined;
   }
 }
