@@ -4,7 +4,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { connect as connectAmqp } from '@picop/amqp';
-import { createPool } from '@picop/mysql';
+import { createConnection, createPool } from '@picop/mysql';
 import { Client, Pool } from '@picop/pg';
 import { getEnvId, withEnvId } from '@picop/propagator';
 import { Redis } from '@picop/redis';
@@ -178,6 +178,33 @@ describe('mysql: a database per environment', () => {
       expect(attempts).toBe(2);
     } finally {
       await pool.end();
+    }
+  });
+
+  it('one connection (createConnection) of feature-1: its database, created first', async () => {
+    const created: string[] = [];
+    const admin = await mysql.createConnection(login);
+    const conn = await withEnvId('feature-1', () =>
+      createConnection({
+        ...login,
+        picop: {
+          isolate: {
+            database: databaseOf,
+            create: async ({ database }) => {
+              created.push(database);
+              await admin.query(`CREATE DATABASE IF NOT EXISTS ${admin.escapeId(database)}`);
+            },
+          },
+        },
+      }),
+    );
+    try {
+      const [rows] = await conn.query('SELECT DATABASE() AS db');
+      expect(rows).toEqual([{ db: databaseOf('feature-1') }]);
+      expect(created).toEqual([databaseOf('feature-1')]);
+    } finally {
+      await conn.end();
+      await admin.end();
     }
   });
 

@@ -6,7 +6,7 @@ import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import type net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createPool } from '@picop/mysql';
+import { createConnection, createPool } from '@picop/mysql';
 import { Pool } from '@picop/pg';
 import { withEnvId } from '@picop/propagator';
 import { createAdminServer, createProxy } from '@picop/proxy';
@@ -226,6 +226,16 @@ describe('proxyless routing', () => {
       picop: { routes: { table: { 'feature-1': local(pg2.port) } } },
     });
     try {
+      // One connection too: feature-1's reads its route once.
+      const single = await withEnvId('feature-1', () =>
+        createConnection({
+          ...login,
+          port: MYSQL_PORT,
+          picop: { routes: { table: { 'feature-1': local(maria2.port) } } },
+        }),
+      );
+      await single.query(`INSERT INTO ${table} VALUES ('single')`);
+      await single.end();
       await inBoth((env) => pool.query(`INSERT INTO ${table} VALUES (?)`, [env]));
       await inBoth((env) => pgPool.query(`INSERT INTO ${table} VALUES ($1)`, [env]));
       const mysqlRows = async (port: number) => {
@@ -243,8 +253,8 @@ describe('proxyless routing', () => {
         await c.end();
         return rows.map((r) => r.env);
       };
-      expect([await mysqlRows(maria2.port), await mysqlRows(MYSQL_PORT)]).toEqual([
-        ['feature-1'],
+      expect([(await mysqlRows(maria2.port)).sort(), await mysqlRows(MYSQL_PORT)]).toEqual([
+        ['feature-1', 'single'],
         ['main'],
       ]);
       expect([await pgRows(pg2.port), await pgRows(PG_PORT)]).toEqual([['feature-1'], ['main']]);

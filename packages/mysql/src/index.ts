@@ -1,11 +1,13 @@
-import { context } from '@opentelemetry/api';
+import { context, ROOT_CONTEXT } from '@opentelemetry/api';
 import { headerOf } from '@picop/net-wrap';
 import {
   fallbackEnvId,
-  refuseDirect,
+  isolationName,
+  routeOnce,
   splitOptions,
   withFallbackEnvId,
 } from '@picop/net-wrap/internal';
+import { getEnvId } from '@picop/propagator';
 import mysql from 'mysql2/promise';
 import { PicopCallbackPool, type PicopPool, withHeaderStream } from './PicopPool.js';
 import type { PicopConnectionOptions, PicopMysqlOptions, PicopPoolOptions } from './types.js';
@@ -44,11 +46,27 @@ export function createConnection(
     options,
   );
   if (!enabled) return mysql.createConnection(library);
-  refuseDirect(picop, '@picop/mysql createConnection (use createPool)');
-  const header = headerOf({
-    context: withFallbackEnvId(fallbackEnvId(picop.envId), context.active()),
-    propagator: picop.propagator,
-    dialect: picop.dialect,
-  });
-  return mysql.createConnection(withHeaderStream(options, header));
+  const ctx = withFallbackEnvId(fallbackEnvId(picop.envId), context.active());
+  const envId = getEnvId(ctx);
+  const { route, header: sends } = routeOnce(picop, envId, '@picop/mysql createConnection');
+  const header = sends
+    ? headerOf({ context: ctx, propagator: picop.propagator, dialect: picop.dialect })
+    : Buffer.alloc(0);
+  const { isolate } = picop;
+  const database =
+    isolate === undefined || envId === undefined
+      ? undefined
+      : isolate.database(isolationName(envId));
+  const own = {
+    ...options,
+    ...(route && { host: route.host, port: route.port }),
+    ...(database !== undefined && { database }),
+  };
+  const create = isolate?.create;
+  if (create === undefined || envId === undefined || database === undefined)
+    return mysql.createConnection(withHeaderStream(own, header));
+  // The isolated environment's database first, outside its context.
+  return context
+    .with(ROOT_CONTEXT, () => create({ envId, database }))
+    .then(() => mysql.createConnection(withHeaderStream(own, header)));
 }

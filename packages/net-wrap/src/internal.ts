@@ -10,6 +10,7 @@ export {
   forwardEvents,
   isolationName,
   refuseDirect,
+  routeOnce,
   sendsHeader,
   splitOptions,
   withFallbackEnvId,

@@ -2,7 +2,7 @@ import type { EventEmitter } from 'node:events';
 import { type Context, context, ROOT_CONTEXT, type TextMapPropagator } from '@opentelemetry/api';
 import { type Dialect, PicopError } from '@picop/codec';
 import { envIdProblem, getEnvId, headerForContext, setEnvId } from '@picop/propagator';
-import type { RoutesOptions } from '@picop/routes';
+import { type Route, Routes, type RoutesOptions } from '@picop/routes';
 import { ENV_ID_VARIABLE } from './constants.js';
 
 /** The `picop` options every client wrapper (mysql, redis, amqp) accepts. */
@@ -184,4 +184,26 @@ export function refuseDirect(
       );
     }
   }
+}
+
+/**
+ * For one connection (not a pool): its environment's route, read once from a `table` or a
+ * `file`, and whether it starts with the header. A `url` is `ERR_PICOP_UNSUPPORTED` (it is read
+ * later; a pool follows it).
+ */
+export function routeOnce(
+  options: PicopWrapperOptions,
+  envId: string | undefined,
+  what: string,
+): { route: Route | undefined; header: boolean } {
+  if (options.routes?.url !== undefined) {
+    throw new PicopError(
+      'ERR_PICOP_UNSUPPORTED',
+      `${what} reads \`routes\` once, from a \`table\` or a \`file\`: for \`url\` use a pool`,
+    );
+  }
+  const routes = options.routes === undefined ? undefined : new Routes(options.routes);
+  const route = routes?.get(envId);
+  routes?.close();
+  return { route, header: route?.header ?? sendsHeader(options) };
 }

@@ -7,12 +7,12 @@ import {
   fallbackEnvId,
   forwardEvents,
   isolationName,
+  routeOnce,
   sendsHeader,
   splitOptions,
   withFallbackEnvId,
 } from '@picop/net-wrap/internal';
 import { getEnvId } from '@picop/propagator';
-import { Routes } from '@picop/routes';
 import pg from 'pg';
 
 /** The `picop` options of {@link Pool} and {@link Client}. */
@@ -226,16 +226,7 @@ export class Client extends pg.Client {
     let header = headerOf({ context: ctx, propagator: picop.propagator, dialect: picop.dialect });
     let environment: ReturnType<typeof isolated> | undefined;
     if (enabled && (picop.routes !== undefined || picop.isolate !== undefined)) {
-      if (picop.routes?.url !== undefined) {
-        throw new PicopError(
-          'ERR_PICOP_UNSUPPORTED',
-          '@picop/pg Client reads `routes` once, from a `table` or a `file`: for `url` use a Pool',
-        );
-      }
-      // One connection: the routes are read once, now.
-      const routes = picop.routes === undefined ? undefined : new Routes(picop.routes);
-      const route = routes?.get(envId);
-      routes?.close();
+      const { route, header: sends } = routeOnce(picop, envId, '@picop/pg Client');
       environment =
         picop.isolate === undefined || envId === undefined
           ? undefined
@@ -245,7 +236,7 @@ export class Client extends pg.Client {
         ...(route && { host: route.host, port: route.port }),
         ...settingsOf(library, environment),
       };
-      if (!(route?.header ?? routes?.header ?? false)) header = Buffer.alloc(0);
+      if (!sends) header = Buffer.alloc(0);
     }
     super(enabled ? { ...own, stream: streamOf(header) } : library);
     const create = picop.isolate?.create;
