@@ -341,12 +341,46 @@ describe('proxyless routing of the brokers', () => {
 });
 
 describe('the http agent', () => {
-  it('refuses routes and isolate rather than ignore them', async () => {
+  it('routes a listed origin per environment; refuses isolate', async () => {
     const { createAgent } = await import('@picop/net-wrap');
-    const options = JSON.parse('{ "routes": { "table": {} } }');
-    expect(() => createAgent(options)).toThrow(
-      expect.objectContaining({ code: 'ERR_PICOP_UNSUPPORTED' }),
+    const { default: http } = await import('node:http');
+    const servers = await Promise.all(
+      ['B[main]', 'B[feature-1]'].map(async (name) => {
+        const server = http.createServer((_req, res) => res.end(name));
+        await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+        return server;
+      }),
     );
+    const [main, feature1] = servers.map((s) => local((s.address() as net.AddressInfo).port));
+    const agent = createAgent({
+      routes: { [`http://${main}`]: { table: { 'feature-1': feature1 as string } } },
+    });
+    const get = (envId?: string) => {
+      const call = () =>
+        new Promise<string>((resolve, reject) => {
+          http
+            .get(`http://${main}/`, { agent }, (res) => {
+              let body = '';
+              res.on('data', (d) => (body += d)).on('end', () => resolve(body));
+            })
+            .on('error', reject);
+        });
+      return envId === undefined ? call() : withEnvId(envId, call);
+    };
+    try {
+      expect(await get('feature-1')).toBe('B[feature-1]');
+      expect(await get()).toBe('B[main]');
+      expect(await get('feature-9')).toBe('B[main]');
+      expect(() => createAgent(JSON.parse('{ "isolate": {} }'))).toThrow(
+        expect.objectContaining({ code: 'ERR_PICOP_UNSUPPORTED' }),
+      );
+    } finally {
+      agent.destroy();
+      for (const s of servers) {
+        s.closeAllConnections();
+        s.close();
+      }
+    }
   });
 });
 

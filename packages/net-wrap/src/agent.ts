@@ -1,11 +1,12 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { Duplex } from 'node:stream';
-import { context, type TextMapPropagator } from '@opentelemetry/api';
+import { context, diag, type TextMapPropagator } from '@opentelemetry/api';
 import { type Dialect, PICOP_GO_PREFIX_LENGTH, SPEC_PREFIX_LENGTH } from '@picop/codec';
-import { headerForContext } from '@picop/propagator';
+import { getEnvId, headerForContext } from '@picop/propagator';
+import { Routes, type RoutesOptions } from '@picop/routes';
 import { connect, connectTls } from './client.js';
-import { refuseDirect } from './wrapper-options.js';
+import { type PicopWrapperOptions, refuseDirect } from './wrapper-options.js';
 
 /** Options of {@link createAgent} and {@link createHttpsAgent}, on top of Node's agent options. */
 export interface PicopAgentOptions {
@@ -13,19 +14,27 @@ export interface PicopAgentOptions {
   propagator?: TextMapPropagator;
   /** @default 'spec' */
   dialect?: Dialect;
+  /**
+   * Proxyless routing, per service: requests to an origin listed here (`'http://orders:8080'`)
+   * connect straight to the environment's route (no header unless the route says so);
+   * environments without one go to the URL's own host. Other origins are unchanged.
+   */
+  routes?: Record<string, RoutesOptions>;
 }
 
 // The header is fixed on the request's options the first time the agent names its pool, while
 // http.request() runs in the caller's context. Node hands the same options object (or a spread
 // copy, which keeps symbol keys) to every later getName and createConnection of that request.
 const HEADER = Symbol('picop.header');
-type WithHeader = { [HEADER]?: Buffer };
+const ENV_ID = Symbol('picop.envId');
+type WithHeader = { [HEADER]?: Buffer; [ENV_ID]?: string };
 
 function poolName(base: string, options: WithHeader, picop: PicopAgentOptions): string {
   let header = options[HEADER];
   if (header === undefined) {
     header = headerForContext(context.active(), picop);
     options[HEADER] = header;
+    options[ENV_ID] = getEnvId();
   }
   // Readable pool names: "host:port::picop=Env-Id:feature-1".
   const prefix = picop.dialect === 'picop-go' ? PICOP_GO_PREFIX_LENGTH : SPEC_PREFIX_LENGTH;
@@ -35,27 +44,73 @@ function poolName(base: string, options: WithHeader, picop: PicopAgentOptions): 
 type AgentClass = typeof http.Agent | typeof https.Agent;
 
 /** `Base` with one keep-alive pool per context, its sockets opened by `open` with the header. */
-function picopAgent<B extends AgentClass>(Base: B, open: (options: object) => Duplex) {
+function picopAgent<B extends AgentClass>(
+  Base: B,
+  scheme: 'http:' | 'https:',
+  open: (options: object) => Duplex,
+) {
   return class PicopAgent extends (Base as typeof http.Agent) {
     readonly #picop: PicopAgentOptions;
+    readonly #routes = new Map<string, Routes>();
     constructor(options: http.AgentOptions & PicopAgentOptions) {
-      const { propagator, dialect, ...agentOptions } = options;
-      // Plain JavaScript may pass them: refused, never ignored (@picop/fetch routes HTTP).
-      refuseDirect(options, 'The http agent of @picop/net-wrap (use @picop/fetch for routes)');
+      const { propagator, dialect, routes, ...agentOptions } = options;
+      // Plain JavaScript may pass it: refused, never ignored.
+      refuseDirect(options as PicopWrapperOptions, 'The http agent of @picop/net-wrap', [
+        'isolate',
+      ]);
       super({ keepAlive: true, ...agentOptions });
       this.#picop = { propagator, dialect };
+      for (const [origin, routeOptions] of Object.entries(routes ?? {})) {
+        const table = new Routes(routeOptions);
+        // Kept-alive sockets may lead to a former destination: closed; those in use finish.
+        table.on('change', () => {
+          for (const sockets of Object.values(this.freeSockets)) {
+            for (const socket of sockets ?? []) socket.destroy();
+          }
+        });
+        table.on('error', (err) => diag.warn(`picop: routes kept as they were: ${err.message}`));
+        this.#routes.set(originOf(origin), table);
+      }
     }
     override getName(options: http.ClientRequestArgs & WithHeader = {}): string {
       return poolName(super.getName(options), options, this.#picop);
     }
     override createConnection(options: http.ClientRequestArgs & WithHeader): Duplex {
-      return open({ ...(options as object), header: options[HEADER] });
+      const host = options.hostname ?? options.host ?? 'localhost';
+      const port = Number(options.port) || (scheme === 'https:' ? 443 : 80);
+      const table = this.#routes.get(
+        originOf(`${scheme}//${host.includes(':') ? `[${host}]` : host}:${port}`),
+      );
+      if (table === undefined) return open({ ...(options as object), header: options[HEADER] });
+      // Throws while the routes of a `url` are unread: the request fails, never goes elsewhere.
+      const route = table.get(options[ENV_ID]);
+      return open({
+        ...(options as object),
+        ...(route && { host: route.host, port: route.port, servername: host }),
+        header: (route?.header ?? table.header) ? options[HEADER] : Buffer.alloc(0),
+      });
+    }
+    /** The routes of a routed origin: `failures` counts reloads that failed. */
+    routesOf(origin: string): Routes | undefined {
+      return this.#routes.get(originOf(origin));
+    }
+    override destroy(): void {
+      for (const table of this.#routes.values()) table.close();
+      super.destroy();
     }
   };
 }
 
-const PicopHttpAgent = picopAgent(http.Agent, (o) => connect(o as Parameters<typeof connect>[0]));
-const PicopHttpsAgent = picopAgent(https.Agent, (o) =>
+/** `http://host:port` with the port always written. */
+function originOf(url: string): string {
+  const u = new URL(url);
+  return `${u.protocol}//${u.hostname}:${u.port || (u.protocol === 'https:' ? 443 : 80)}`;
+}
+
+const PicopHttpAgent = picopAgent(http.Agent, 'http:', (o) =>
+  connect(o as Parameters<typeof connect>[0]),
+);
+const PicopHttpsAgent = picopAgent(https.Agent, 'https:', (o) =>
   connectTls(o as Parameters<typeof connectTls>[0]),
 );
 
