@@ -18,8 +18,8 @@ context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
 const COUNTS = String(process.env.BENCH_ISOLATION_ENVS ?? '1,10,50')
   .split(',')
   .map(Number);
-// Separate MariaDB servers cost a data directory and about 100 MB each: at most this many.
-const MAX_MARIADB = env('BENCH_ISOLATION_MAX_MARIADB', 10);
+// Separate MariaDB servers cost a data directory and about 100 MB each (50: about 5 GB).
+const MAX_MARIADB = env('BENCH_ISOLATION_MAX_MARIADB', 50);
 const envIds = (n) => Array.from({ length: n }, (_, i) => `feature-${i + 1}`);
 const mb = (x) => x.toFixed(0);
 const rows = [];
