@@ -4,7 +4,7 @@ import type tls from 'node:tls';
 import { type Context, context, diag } from '@opentelemetry/api';
 import { ContextPools, connect, connectTls, type PicopWrapperOptions } from '@picop/net-wrap';
 import { refuseDirect, splitOptions } from '@picop/net-wrap/internal';
-import { Routes, type RoutesOptions } from '@picop/routes';
+import { OriginRoutes, type Route, type Routes, type RoutesOptions } from '@picop/routes';
 import { Agent, type buildConnector, Dispatcher, errors } from 'undici';
 
 /** The `picop` options of {@link createDispatcher}. */
@@ -39,7 +39,7 @@ export interface PicopDispatcherOptions extends Omit<Agent.Options, 'connect' | 
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 
 /** Where one environment's connection to an origin goes: the URL's host, or a route's. */
-type Destination = (origin: string) => { host: string; port: number; header: boolean } | undefined;
+type Destination = (origin: string) => Route | undefined;
 
 /**
  * An undici connector whose sockets start with `header`: in clear before TLS for `https:`.
@@ -107,17 +107,6 @@ function isIdle(agent: Agent): boolean {
 
 const EVENTS = ['connect', 'disconnect', 'connectionError', 'drain'] as const;
 
-/** `http://host:port` with the port always written, as the connector sees it. */
-function originOf(url: string): string {
-  const u = new URL(url);
-  return `${u.protocol}//${u.hostname}:${u.port || (u.protocol === 'https:' ? 443 : 80)}`;
-}
-
-function urlOf(origin: string): { host: string; port: number } {
-  const u = new URL(origin);
-  return { host: u.hostname.replace(/^\[(.*)\]$/, '$1'), port: Number(u.port) };
-}
-
 /**
  * An undici `Dispatcher` that keeps one keep-alive `Agent` per context (per Env-Id), each
  * connection of which starts with that context's PiCoP header. Two environments never share a
@@ -125,7 +114,7 @@ function urlOf(origin: string): { host: string; port: number } {
  */
 export class PicopDispatcher extends Dispatcher {
   readonly #pools: ContextPools<Agent>;
-  readonly #routes = new Map<string, Routes>();
+  readonly #routes: OriginRoutes;
 
   constructor(options: PicopDispatcherOptions = {}) {
     super();
@@ -135,29 +124,19 @@ export class PicopDispatcher extends Dispatcher {
     const { connect: connectOptions, ...agentOptions } = library;
     const { maxPools, routes, ...poolOptions } = picop;
     refuseDirect(picop as PicopWrapperOptions, '@picop/fetch', ['isolate']);
-    for (const [origin, options] of Object.entries(routes ?? {})) {
-      const table = new Routes(options);
-      // A change closes every environment's pool once its requests are done; the next request
-      // opens a new one, at the new destination.
-      table.on('change', () => void this.#pools.clear());
-      table.on('error', (err) =>
-        diag.warn(`@picop/fetch: routes kept as they were: ${err.message}`),
-      );
-      this.#routes.set(originOf(origin), table);
-    }
+    this.#routes = new OriginRoutes(routes);
+    // A change closes every environment's pool once its requests are done; the next request
+    // opens a new one, at the new destination.
+    this.#routes.on('change', () => void this.#pools.clear());
+    this.#routes.on('error', (err) =>
+      diag.warn(`@picop/fetch: routes kept as they were: ${err.message}`),
+    );
     this.#pools = new ContextPools<Agent>({
       ...poolOptions,
       max: maxPools,
       create: ({ header, envId }) => {
         const destination: Destination | undefined =
-          this.#routes.size === 0
-            ? undefined
-            : (origin) => {
-                const table = this.#routes.get(origin);
-                if (table === undefined) return undefined;
-                const route = table.get(envId);
-                return route ?? (table.header ? undefined : { ...urlOf(origin), header: false });
-              };
+          this.#routes.size === 0 ? undefined : (origin) => this.#routes.destination(origin, envId);
         const agent = new Agent({
           ...agentOptions,
           connect: picopConnector(header, connectOptions, destination),
@@ -177,7 +156,7 @@ export class PicopDispatcher extends Dispatcher {
 
   /** The routes of a routed origin (`picop.routes`): `failures` counts reloads that failed. */
   routesOf(origin: string): Routes | undefined {
-    return this.#routes.get(originOf(origin));
+    return this.#routes.of(origin);
   }
 
   /** Number of environments with a pool now. */
@@ -204,7 +183,7 @@ export class PicopDispatcher extends Dispatcher {
   override close(): Promise<void>;
   override close(callback: () => void): void;
   override close(callback?: () => void): Promise<void> | void {
-    for (const table of this.#routes.values()) table.close();
+    this.#routes.close();
     const closed = this.#pools.close();
     if (callback === undefined) return closed;
     closed.then(callback);

@@ -4,7 +4,7 @@ import type { Duplex } from 'node:stream';
 import { context, diag, type TextMapPropagator } from '@opentelemetry/api';
 import { type Dialect, PICOP_GO_PREFIX_LENGTH, SPEC_PREFIX_LENGTH } from '@picop/codec';
 import { getEnvId, headerForContext } from '@picop/propagator';
-import { Routes, type RoutesOptions } from '@picop/routes';
+import { OriginRoutes, type Routes, type RoutesOptions } from '@picop/routes';
 import { connect, connectTls } from './client.js';
 import { type PicopWrapperOptions, refuseDirect } from './wrapper-options.js';
 
@@ -51,7 +51,7 @@ function picopAgent<B extends AgentClass>(
 ) {
   return class PicopAgent extends (Base as typeof http.Agent) {
     readonly #picop: PicopAgentOptions;
-    readonly #routes = new Map<string, Routes>();
+    readonly #routes: OriginRoutes;
     constructor(options: http.AgentOptions & PicopAgentOptions) {
       const { propagator, dialect, routes, ...agentOptions } = options;
       // Plain JavaScript may pass it: refused, never ignored.
@@ -60,17 +60,16 @@ function picopAgent<B extends AgentClass>(
       ]);
       super({ keepAlive: true, ...agentOptions });
       this.#picop = { propagator, dialect };
-      for (const [origin, routeOptions] of Object.entries(routes ?? {})) {
-        const table = new Routes(routeOptions);
-        // Kept-alive sockets may lead to a former destination: closed; those in use finish.
-        table.on('change', () => {
-          for (const sockets of Object.values(this.freeSockets)) {
-            for (const socket of sockets ?? []) socket.destroy();
-          }
-        });
-        table.on('error', (err) => diag.warn(`picop: routes kept as they were: ${err.message}`));
-        this.#routes.set(originOf(origin), table);
-      }
+      this.#routes = new OriginRoutes(routes);
+      // Kept-alive sockets may lead to a former destination: closed; those in use finish.
+      this.#routes.on('change', () => {
+        for (const sockets of Object.values(this.freeSockets)) {
+          for (const socket of sockets ?? []) socket.destroy();
+        }
+      });
+      this.#routes.on('error', (err) =>
+        diag.warn(`picop: routes kept as they were: ${err.message}`),
+      );
     }
     override getName(options: http.ClientRequestArgs & WithHeader = {}): string {
       return poolName(super.getName(options), options, this.#picop);
@@ -78,33 +77,29 @@ function picopAgent<B extends AgentClass>(
     override createConnection(options: http.ClientRequestArgs & WithHeader): Duplex {
       const host = options.hostname ?? options.host ?? 'localhost';
       const port = Number(options.port) || (scheme === 'https:' ? 443 : 80);
-      const table = this.#routes.get(
-        originOf(`${scheme}//${host.includes(':') ? `[${host}]` : host}:${port}`),
-      );
-      if (table === undefined) return open({ ...(options as object), header: options[HEADER] });
       // Throws while the routes of a `url` are unread: the request fails, never goes elsewhere.
-      const route = table.get(options[ENV_ID]);
+      const routed = this.#routes.destination(
+        `${scheme}//${host.includes(':') ? `[${host}]` : host}:${port}`,
+        options[ENV_ID],
+      );
+      if (routed === undefined) return open({ ...(options as object), header: options[HEADER] });
       return open({
         ...(options as object),
-        ...(route && { host: route.host, port: route.port, servername: host }),
-        header: (route?.header ?? table.header) ? options[HEADER] : Buffer.alloc(0),
+        host: routed.host,
+        port: routed.port,
+        servername: host,
+        header: routed.header ? options[HEADER] : Buffer.alloc(0),
       });
     }
     /** The routes of a routed origin: `failures` counts reloads that failed. */
     routesOf(origin: string): Routes | undefined {
-      return this.#routes.get(originOf(origin));
+      return this.#routes.of(origin);
     }
     override destroy(): void {
-      for (const table of this.#routes.values()) table.close();
+      this.#routes.close();
       super.destroy();
     }
   };
-}
-
-/** `http://host:port` with the port always written. */
-function originOf(url: string): string {
-  const u = new URL(url);
-  return `${u.protocol}//${u.hostname}:${u.port || (u.protocol === 'https:' ? 443 : 80)}`;
 }
 
 const PicopHttpAgent = picopAgent(http.Agent, 'http:', (o) =>
