@@ -118,9 +118,10 @@ async function serviceB(): Promise<http.RequestListener> {
       .query(
         `CREATE TABLE IF NOT EXISTS ${TABLE} (request_id VARCHAR(64), env VARCHAR(64), served_by VARCHAR(64))`,
       )
-      // Two requests creating it at once: PostgreSQL lets one win and fails the other.
+      // Two requests creating it at once: PostgreSQL lets one win and fails the other
+      // with one of these codes (unique violation in its catalog, table or row type exists).
       .catch((err: { code?: string }) => {
-        if (err.code !== '23505' && err.code !== '42P07') throw err;
+        if (!['23505', '42P07', '42710'].includes(err.code ?? '')) throw err;
       });
     await postgres.query(`INSERT INTO ${TABLE} (request_id, env, served_by) VALUES ($1, $2, $3)`, [
       id,
