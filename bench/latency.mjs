@@ -12,6 +12,9 @@ import { freePort } from './ports.mjs';
 
 const RATE = env('BENCH_RATE', 1000);
 const SECONDS = env('BENCH_SECONDS', 10);
+// Each target first takes this many seconds of the same load, not measured: a Node proxy starts
+// in V8's interpreter and is compiled while it runs (HAProxy and nginx are compiled ahead).
+const WARMUP_SECONDS = env('BENCH_WARMUP_SECONDS', 2);
 const CONNECTIONS = (process.env.BENCH_CONNECTIONS ?? '1,8,32,64').split(',').map(Number);
 const BODY = Buffer.alloc(1024, 'x');
 
@@ -79,9 +82,9 @@ async function openConnection(target) {
 }
 
 /** RATE requests/s spread over `n` connections for SECONDS; latencies from each request's due time. */
-async function openLoop(target, n) {
+async function openLoop(target, n, seconds = SECONDS) {
   const connections = await Promise.all(Array.from({ length: n }, () => openConnection(target)));
-  const total = RATE * SECONDS;
+  const total = RATE * seconds;
   const interval = 1000 / RATE;
   const latencies = [];
   const queues = connections.map(() => []);
@@ -124,7 +127,10 @@ const signed = (x) => `${x >= 0 ? '+' : ''}${x.toFixed(3)}`;
 const rows = [];
 for (const n of CONNECTIONS) {
   const results = {};
-  for (const target of targets) results[target.name] = await openLoop(target, n);
+  for (const target of targets) {
+    if (WARMUP_SECONDS > 0) await openLoop(target, n, WARMUP_SECONDS);
+    results[target.name] = await openLoop(target, n);
+  }
   for (const target of targets) {
     const r = results[target.name];
     rows.push([
