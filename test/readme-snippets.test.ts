@@ -1,7 +1,8 @@
 // Every TypeScript snippet of the READMEs type-checks against the built packages, as a user's
 // code would: strict, as an ES module and as CommonJS (node16 resolution), and as CommonJS with
-// the older node10 resolution. Names a snippet leaves to the reader (`id`, `app`) are declared in
-// one ambient file.
+// the older node10 resolution; then as an ES module with the declaration files checked too
+// (skipLibCheck: false), against ioredis 5 and 6. Names a snippet leaves to the reader (`id`,
+// `app`) are declared in one ambient file.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -89,6 +90,24 @@ describe('README snippets', () => {
     ['esm', 'mts', { module: 'node16', moduleResolution: 'node16' }],
     ['cjs-node16', 'cts', { module: 'node16', moduleResolution: 'node16' }],
     ['cjs-node10', 'ts', { module: 'commonjs', moduleResolution: 'node10' }],
+    // Our declaration files checked too, against ioredis 5 and 6 (a user's skipLibCheck: false;
+    // mqtt.js's dependencies' own declarations need the DOM library then).
+    [
+      'esm-lib-check',
+      'mts',
+      { module: 'node16', moduleResolution: 'node16', skipLibCheck: false, lib: ['ES2023', 'DOM'] },
+    ],
+    [
+      'esm-lib-check-ioredis-6',
+      'mts',
+      {
+        module: 'node16',
+        moduleResolution: 'node16',
+        skipLibCheck: false,
+        lib: ['ES2023', 'DOM'],
+        paths: { ioredis: [join(root, 'node_modules/ioredis-6/built/index.d.ts')] },
+      },
+    ],
   ] as const) {
     it(`type-check strictly as ${kind}`, () => {
       const folder = join(dir, kind);

@@ -183,6 +183,19 @@ export class Redis extends IORedis {
       });
     }
     Redis.#route = routed;
+    // duplicate() makes a wrapper with the same options, `picop` included (ioredis's makes a plain
+    // client). Set here, not declared, so that its type stays ioredis's own (generic in ioredis 6).
+    Object.defineProperty(Redis.prototype, 'duplicate', {
+      value: function duplicate(this: Redis, override?: Partial<PicopRedisClientOptions>): Redis {
+        if (this.pools === undefined) {
+          return new Redis({ ...this.options, ...override } as PicopRedisClientOptions);
+        }
+        const { Connector: _connector, ...options } = this.options;
+        return new Redis({ ...options, ...override } as PicopRedisClientOptions);
+      },
+      writable: true,
+      configurable: true,
+    });
   }
 
   /** Sends on this (baseline) connection, as ioredis's internal commands do. */
@@ -219,15 +232,6 @@ export class Redis extends IORedis {
     if (#ended in this) this.#ended = false;
     // Its reconnects, ready check and resubscriptions run in no request's context.
     return context.with(ROOT_CONTEXT, () => super.connect(callback));
-  }
-
-  /** A new wrapper with the same options (and the same `picop` options). */
-  override duplicate(override?: Partial<PicopRedisClientOptions>): Redis {
-    if (this.pools === undefined) {
-      return new Redis({ ...this.options, ...override } as PicopRedisClientOptions);
-    }
-    const { Connector: _connector, ...options } = this.options;
-    return new Redis({ ...options, ...override } as PicopRedisClientOptions);
   }
 
   /** Quits this client and every environment's client. */

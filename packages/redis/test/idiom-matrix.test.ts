@@ -26,7 +26,7 @@ describe('@picop/redis idiom matrix', () => {
   let port: number;
   let main: IORedis;
   let feature: IORedis;
-  const clients: Redis[] = [];
+  const clients: Array<{ disconnect(): void }> = [];
   const newRedis = (options: PicopRedisClientOptions = {}) => {
     const r = new Redis({ host: '127.0.0.1', port, ...options });
     clients.push(r);
