@@ -78,7 +78,12 @@ export class Relay {
     }
     client.on('drain', () => destination.resume());
     destination.on('drain', () => client.resume());
-    destination.on('end', () => client.end());
+    destination.on('end', () => {
+      // Both sides ended and every byte handed to the kernel: closing sends what is left and the
+      // FIN, as end() would, without a shutdown() and one more turn of the event loop first.
+      if (client.readableEnded && client.writableLength === 0) client.destroy();
+      else client.end();
+    });
     const connectTimer = setTimeout(() => {
       destination.destroy(Object.assign(new Error('connect timed out'), { code: 'ETIMEDOUT' }));
     }, o.connectTimeoutMs);
