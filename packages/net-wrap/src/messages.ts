@@ -26,6 +26,34 @@ export const messageFieldsGetter: TextMapGetter<MessageFields | undefined> = {
   },
 };
 
+// Contexts are immutable and a request's is reused for each of its messages: the fields a
+// propagator injects for a context are read once (as ContextPools reads a context's header once).
+const injected = new WeakMap<TextMapPropagator, WeakMap<Context, Readonly<MessageFields> | null>>();
+
+function fieldsOfContext(
+  ctx: Context,
+  propagator: TextMapPropagator,
+): Readonly<MessageFields> | undefined {
+  let byContext = injected.get(propagator);
+  if (byContext === undefined) {
+    byContext = new WeakMap();
+    injected.set(propagator, byContext);
+  }
+  let fields = byContext.get(ctx);
+  if (fields === undefined) {
+    let out: MessageFields | undefined;
+    propagator.inject(ctx, undefined, {
+      set: (_carrier, key, value) => {
+        out ??= {};
+        out[key] = value;
+      },
+    });
+    fields = out === undefined ? null : Object.freeze(out);
+    byContext.set(ctx, fields);
+  }
+  return fields ?? undefined;
+}
+
 /**
  * `fields` plus the context's fields (the Env-Id) that it does not already have (names compared
  * case-insensitively): a new object, or `fields` itself when nothing is added.
@@ -35,16 +63,17 @@ export function withContextFields(
   ctx: Context,
   propagator: TextMapPropagator,
 ): MessageFields | undefined {
-  let added: MessageFields | undefined;
-  const present = new Set(Object.keys(fields ?? {}).map((k) => k.toLowerCase()));
-  propagator.inject(ctx, undefined, {
-    set: (_carrier, key, value) => {
-      if (present.has(key.toLowerCase())) return;
-      added ??= {};
-      added[key] = value;
-    },
-  });
-  return added === undefined ? fields : { ...fields, ...added };
+  const added = fieldsOfContext(ctx, propagator);
+  if (added === undefined) return fields;
+  if (fields === undefined) return { ...added };
+  const present = new Set(Object.keys(fields).map((k) => k.toLowerCase()));
+  let merged: MessageFields | undefined;
+  for (const [key, value] of Object.entries(added)) {
+    if (present.has(key.toLowerCase())) continue;
+    merged ??= { ...fields };
+    merged[key] = value;
+  }
+  return merged ?? fields;
 }
 
 /** Selective consumption: which messages a consumer handles. */
