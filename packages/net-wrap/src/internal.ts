@@ -1,4 +1,4 @@
-// For the @picop wrapper packages only (mysql, redis, amqp): the shared wrapper skeleton.
+// For the @picop wrapper packages only (mysql, redis, amqp, pg, mqtt): the shared wrapper skeleton.
 // Not public API: it may change in any release.
 
 export type { MessageFields } from './messages.js';
