@@ -54,12 +54,17 @@ async function run(dispatcher, contextOf, n = N) {
   return r;
 }
 
+// The proxy is the one PiCoP origin; the last case calls it as a host that is not one.
+const picop = { origins: [`127.0.0.1:${port}`] };
 const CASES = {
   'plain undici fetch (no header)': () => run(new Agent(), () => context.active()),
-  '@picop/fetch, 1 environment': () => run(createDispatcher(), () => CONTEXTS[0]),
-  '@picop/fetch, 4 environments interleaved': () => run(createDispatcher(), (i) => CONTEXTS[i % 4]),
+  '@picop/fetch, 1 environment': () => run(createDispatcher({ picop }), () => CONTEXTS[0]),
+  '@picop/fetch, 4 environments interleaved': () =>
+    run(createDispatcher({ picop }), (i) => CONTEXTS[i % 4]),
   'new connection per request': () =>
-    run(createDispatcher({ pipelining: 0 }), () => CONTEXTS[0], N_NEW),
+    run(createDispatcher({ pipelining: 0, picop }), () => CONTEXTS[0], N_NEW),
+  '@picop/fetch, to a host not in origins (plain)': () =>
+    run(createDispatcher({ picop: { origins: 'other.invalid' } }), () => CONTEXTS[0]),
 };
 
 const best = await bestOf(CASES, ROUNDS);

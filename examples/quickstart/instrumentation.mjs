@@ -20,5 +20,6 @@ new NodeSDK({
     ],
   }),
 }).start();
-// Every fetch() this service makes carries the Env-Id of the request it serves.
-setGlobalDispatcher(createDispatcher());
+// Every fetch() this service makes to the cluster's PiCoP services carries the Env-Id of the
+// request it serves; calls to any other host (the internet) go out plain.
+setGlobalDispatcher(createDispatcher({ picop: { origins: ['*.svc.cluster.local'] } }));

@@ -27,13 +27,15 @@ export const sdk = new NodeSDK({
 });
 sdk.start();
 
-// Every fetch() of the service opens its connections with the request's Env-Id. In the demo's
-// proxyless mode (ROUTES_B), calls to B go straight to the environment's B, header included
-// (B reads it), and to B[main] for the others.
+// Every fetch() of the service to B (its one PiCoP origin: B's picop-proxy) opens its connections
+// with the request's Env-Id; any other host would get plain connections. In the demo's proxyless
+// mode (ROUTES_B), calls to B go straight to the environment's B, header included (B reads it),
+// and to B[main] for the others.
 const { B_URL, ROUTES_B } = process.env;
 setGlobalDispatcher(
   createDispatcher({
     picop: {
+      origins: B_URL ? [new URL(B_URL).host] : [],
       ...(B_URL &&
         ROUTES_B && { routes: { [B_URL]: { table: JSON.parse(ROUTES_B), header: true } } }),
     },

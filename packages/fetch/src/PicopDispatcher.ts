@@ -3,7 +3,7 @@ import net from 'node:net';
 import type tls from 'node:tls';
 import { type Context, context, diag } from '@opentelemetry/api';
 import { ContextPools, connect, connectTls, type PicopWrapperOptions } from '@picop/net-wrap';
-import { refuseDirect, splitOptions } from '@picop/net-wrap/internal';
+import { picopOrigins, refuseDirect, splitOptions } from '@picop/net-wrap/internal';
 import { OriginRoutes, type Route, type Routes, type RoutesOptions } from '@picop/routes';
 import { Agent, type buildConnector, Dispatcher, errors } from 'undici';
 
@@ -16,10 +16,19 @@ export interface PicopDispatcherPicopOptions
    */
   maxPools?: number;
   /**
+   * The hosts that speak PiCoP (picop-proxies, `acceptPicop` services): patterns such as
+   * `'*.svc.cluster.local'`, `'orders:8080'`, `'https://payments:*'`. Requests to them go over
+   * their environment's pool, each connection starting with its header; requests to any other
+   * host go over one plain keep-alive `Agent`, exactly as without PiCoP. Required unless
+   * `PICOP_ORIGINS` is set or `routes` lists every origin to reach.
+   * @default process.env.PICOP_ORIGINS
+   */
+  origins?: string | readonly string[];
+  /**
    * Proxyless routing, per service: for requests to an origin listed here
    * (`'http://orders:8080'`), each environment's connections go straight to its route's
    * destination (no header unless the route says so); environments without a route go to the
-   * URL's own host. Requests to other origins are unchanged. See `@picop/routes`.
+   * URL's own host. See `@picop/routes`.
    */
   routes?: Record<string, RoutesOptions>;
 }
@@ -107,14 +116,25 @@ function isIdle(agent: Agent): boolean {
 
 const EVENTS = ['connect', 'disconnect', 'connectionError', 'drain'] as const;
 
+/** Re-emits an agent's events on `target` (undici's typed overloads take one name at a time). */
+function forwardAgentEvents(agent: Agent, target: Dispatcher): void {
+  for (const event of EVENTS) {
+    EventEmitter.prototype.on.call(agent, event, (...args: unknown[]) =>
+      EventEmitter.prototype.emit.call(target, event, ...args),
+    );
+  }
+}
+
 /**
- * An undici `Dispatcher` that keeps one keep-alive `Agent` per context (per Env-Id), each
- * connection of which starts with that context's PiCoP header. Two environments never share a
- * connection. Created by {@link createDispatcher}.
+ * An undici `Dispatcher` for requests to PiCoP origins (`picop.origins`, `picop.routes`), one
+ * keep-alive `Agent` per context (per Env-Id), each connection of which starts with that
+ * context's PiCoP header: two environments never share a connection. Requests to other origins go
+ * over one plain `Agent`. Created by {@link createDispatcher}.
  */
 export class PicopDispatcher extends Dispatcher {
   readonly #pools: ContextPools<Agent>;
   readonly #routes: OriginRoutes;
+  readonly #plain: Agent;
 
   constructor(options: PicopDispatcherOptions = {}) {
     super();
@@ -122,9 +142,15 @@ export class PicopDispatcher extends Dispatcher {
       options,
     );
     const { connect: connectOptions, ...agentOptions } = library;
-    const { maxPools, routes, ...poolOptions } = picop;
+    const { maxPools, routes, origins, ...poolOptions } = picop;
     refuseDirect(picop as PicopWrapperOptions, '@picop/fetch', ['isolate']);
-    this.#routes = new OriginRoutes(routes);
+    const routed = Object.keys(routes ?? {}).length > 0;
+    this.#routes = new OriginRoutes(
+      routes,
+      picopOrigins(origins, routed, 'The dispatcher of @picop/fetch', 'picop.origins'),
+    );
+    this.#plain = new Agent({ ...agentOptions, connect: connectOptions });
+    forwardAgentEvents(this.#plain, this);
     // A change closes every environment's pool once its requests are done; the next request
     // opens a new one, at the new destination.
     this.#routes.on('change', () => void this.#pools.clear());
@@ -141,12 +167,7 @@ export class PicopDispatcher extends Dispatcher {
           ...agentOptions,
           connect: picopConnector(header, connectOptions, destination),
         });
-        // Its events are ours (undici's typed overloads take one event name at a time).
-        for (const event of EVENTS) {
-          EventEmitter.prototype.on.call(agent, event, (...args: unknown[]) =>
-            EventEmitter.prototype.emit.call(this, event, ...args),
-          );
-        }
+        forwardAgentEvents(agent, this);
         return agent;
       },
       destroy: (agent) => (agent.destroyed ? undefined : agent.close()),
@@ -165,8 +186,9 @@ export class PicopDispatcher extends Dispatcher {
   }
 
   /**
-   * The dispatcher of one context's environment: for code that holds a context instead of running
-   * in it (a gateway that reads the Env-Id from each request).
+   * The dispatcher of one context's environment, for code that holds a context instead of running
+   * in it (a gateway that reads the Env-Id from each request). Every request through it carries
+   * the header, whatever its origin: use it for PiCoP origins only.
    */
   forContext(ctx: Context): Dispatcher {
     return this.#pools.acquire(ctx);
@@ -176,6 +198,10 @@ export class PicopDispatcher extends Dispatcher {
     options: Dispatcher.DispatchOptions,
     handler: Dispatcher.DispatchHandler,
   ): boolean {
+    const { origin } = options;
+    if (origin !== undefined && !this.#routes.speaksPicop(String(origin))) {
+      return this.#plain.dispatch(options, handler);
+    }
     return this.#pools.acquire(context.active()).dispatch(options, handler);
   }
 
@@ -184,7 +210,7 @@ export class PicopDispatcher extends Dispatcher {
   override close(callback: () => void): void;
   override close(callback?: () => void): Promise<void> | void {
     this.#routes.close();
-    const closed = this.#pools.close();
+    const closed = Promise.all([this.#pools.close(), this.#plain.close()]).then(() => {});
     if (callback === undefined) return closed;
     closed.then(callback);
   }
@@ -199,8 +225,9 @@ export class PicopDispatcher extends Dispatcher {
   ): Promise<void> | void {
     const err = typeof errOrCallback === 'function' ? null : (errOrCallback ?? null);
     const done = typeof errOrCallback === 'function' ? errOrCallback : callback;
+    this.#routes.close();
     const destroyed = Promise.all(
-      [...this.#pools.values()].map((agent) => agent.destroy(err)),
+      [...this.#pools.values(), this.#plain].map((agent) => agent.destroy(err)),
     ).then(() => this.#pools.close());
     if (done === undefined) return destroyed;
     destroyed.then(done);
@@ -208,14 +235,16 @@ export class PicopDispatcher extends Dispatcher {
 }
 
 /**
- * A `Dispatcher` for `fetch` and undici whose connections carry the PiCoP header of the context
- * each request is made in: one keep-alive pool per Env-Id (at most `picop.maxPools`, idle ones
- * closed after `picop.idleTimeoutMs`), TLS after the header for `https:`. With `picop: false` (or
+ * A `Dispatcher` for `fetch` and undici whose connections to PiCoP origins (`picop.origins`)
+ * carry the PiCoP header of the context each request is made in: one keep-alive pool per Env-Id
+ * (at most `picop.maxPools`, idle ones closed after `picop.idleTimeoutMs`), TLS after the header
+ * for `https:`. Requests to every other host go out plain. With `picop: false` (or
  * `PICOP_DISABLED=1`) it returns a plain undici `Agent`.
  *
  * @example
  * import { setGlobalDispatcher } from 'undici';
- * setGlobalDispatcher(createDispatcher()); // every fetch() now carries its Env-Id
+ * // fetch() to the cluster's services carries its Env-Id; calls to the internet go out plain
+ * setGlobalDispatcher(createDispatcher({ picop: { origins: ['*.svc.cluster.local'] } }));
  */
 export function createDispatcher(options: PicopDispatcherOptions = {}): Dispatcher {
   const { enabled, library } = splitOptions(options);

@@ -17,6 +17,9 @@ import { selfSignedCert, useContextManager } from '../../../test/support/otel-an
 
 useContextManager();
 
+/** Every test server listens on loopback: PiCoP origins here. */
+const picop = { origins: '127.0.0.1' };
+
 interface Answer {
   name: string;
   envId: string | null;
@@ -80,7 +83,7 @@ describe('fetch through picop-proxy with the PiCoP dispatcher', () => {
   });
 
   it("routes Node's global fetch by the caller's Env-Id", async () => {
-    const dispatcher = createDispatcher();
+    const dispatcher = createDispatcher({ picop });
     const f1 = await withEnvId('feature-1', () => globalFetch(b, dispatcher));
     const none = await globalFetch(b, dispatcher);
     const f2 = await withEnvId('feature-2', () => globalFetch(b, dispatcher));
@@ -92,7 +95,7 @@ describe('fetch through picop-proxy with the PiCoP dispatcher', () => {
   });
 
   it("routes undici's fetch and request", async () => {
-    const dispatcher = createDispatcher();
+    const dispatcher = createDispatcher({ picop });
     const viaFetch = await withEnvId('feature-1', () => undiciFetch(b, { dispatcher }));
     const viaRequest = await withEnvId('feature-1', () => undiciRequest(b, { dispatcher }));
     expect(await json(viaFetch)).toMatchObject({ name: 'B[feature-1]' });
@@ -110,10 +113,10 @@ describe('fetch through picop-proxy with the PiCoP dispatcher', () => {
     );
     const aUrl = `http://127.0.0.1:${await listen(a)}`;
     const previous = getGlobalDispatcher();
-    const dispatcher = createDispatcher();
+    const dispatcher = createDispatcher({ picop });
     setGlobalDispatcher(dispatcher);
     try {
-      const caller = createDispatcher();
+      const caller = createDispatcher({ picop });
       const asFeature1 = await withEnvId('feature-1', () =>
         undiciFetch(aUrl, { dispatcher: caller }),
       );
@@ -129,7 +132,7 @@ describe('fetch through picop-proxy with the PiCoP dispatcher', () => {
   });
 
   it('reuses keep-alive connections within an environment, never across', async () => {
-    const dispatcher = createDispatcher({ connections: 1 });
+    const dispatcher = createDispatcher({ connections: 1, picop });
     let connects = 0;
     dispatcher.on('connect', () => connects++);
     const seen = await Promise.all(
@@ -164,7 +167,7 @@ describe('the PiCoP dispatcher', () => {
       peak = Math.max(peak, ++open);
       socket.on('close', () => open--);
     });
-    const dispatcher = new PicopDispatcher({ picop: { maxPools: 8 } });
+    const dispatcher = new PicopDispatcher({ picop: { ...picop, maxPools: 8 } });
     let largest = 0;
     for (let i = 0; i < 10_000; i++) {
       const env = `env-${i}`;
@@ -185,7 +188,7 @@ describe('the PiCoP dispatcher', () => {
       https.createServer({ key, cert }, (_req, res) => res.end(getEnvId() ?? 'none')),
     );
     const url = `https://127.0.0.1:${await listen(server)}`;
-    const dispatcher = createDispatcher({ connect: { ca: cert } });
+    const dispatcher = createDispatcher({ connect: { ca: cert }, picop });
     const body = await withEnvId('feature-1', async () =>
       (await undiciFetch(url, { dispatcher })).text(),
     );
@@ -208,7 +211,7 @@ describe('the PiCoP dispatcher', () => {
   });
 
   it('fails a request after close() with ERR_PICOP_INVALID_STATE', async () => {
-    const dispatcher = createDispatcher();
+    const dispatcher = createDispatcher({ picop });
     await dispatcher.close();
     const error = await globalFetch('http://127.0.0.1:8079/', dispatcher).catch(
       (err: Error & { cause?: { code?: string } }) => err,
@@ -219,7 +222,7 @@ describe('the PiCoP dispatcher', () => {
   });
 
   it('rejects an invalid fallback Env-Id when created', () => {
-    expect(() => createDispatcher({ picop: { envId: 'bad id' } })).toThrow(
+    expect(() => createDispatcher({ picop: { ...picop, envId: 'bad id' } })).toThrow(
       expect.objectContaining({ code: 'ERR_PICOP_INVALID_ARG' }),
     );
   });
@@ -228,7 +231,7 @@ describe('the PiCoP dispatcher', () => {
     const server = service('B');
     const port = await listen(server);
     await close(server);
-    const dispatcher = createDispatcher();
+    const dispatcher = createDispatcher({ picop });
     const error = await withEnvId('feature-1', () =>
       undiciFetch(`http://127.0.0.1:${port}/`, { dispatcher }).catch(
         (err: Error & { cause?: { code?: string } }) => err,

@@ -53,7 +53,7 @@ describe('@picop/fetch with @opentelemetry/instrumentation-undici', () => {
         textMapPropagator: new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator(), new EnvIdPropagator()] }),
         metricReaders: [], logRecordProcessors: [],
       }).start();
-      setGlobalDispatcher(createDispatcher());
+      setGlobalDispatcher(createDispatcher({ picop: { origins: '127.0.0.1' } }));
       const { trace } = require('@opentelemetry/api');
       trace.getTracer('test').startActiveSpan('request', async (span) => {
         const answer = await withEnvId('feature-1', async () => (await fetch('http://127.0.0.1:${port}/')).json());

@@ -60,6 +60,7 @@ describe('@picop/fetch proxyless routes', () => {
             table: { 'feature-1': feature1, 'feature-3': { destination: aware, header: true } },
           },
         },
+        origins: [aware],
       },
     }) as PicopDispatcher;
     try {
@@ -68,8 +69,10 @@ describe('@picop/fetch proxyless routes', () => {
       expect(await get(dispatcher, `http://${main}/`, 'feature-9')).toBe('B[main]');
       // A route that wants the header: a PiCoP-aware instance reads the Env-Id from it.
       expect(await get(dispatcher, `http://${main}/`, 'feature-3')).toBe('B[aware] in feature-3');
-      // Another origin is not routed: it gets the header as before (here, a PiCoP-aware server).
+      // Another origin, not routed but in `origins`: it gets the header (a PiCoP-aware server).
       expect(await get(dispatcher, `http://${aware}/`, 'feature-1')).toBe('B[aware] in feature-1');
+      // One in neither: plain bytes, as without PiCoP.
+      expect(await get(dispatcher, `http://${feature2}/`, 'feature-1')).toBe('B[feature-2]');
     } finally {
       await dispatcher.close();
     }

@@ -177,7 +177,8 @@ export class PicopGateway {
       connections: options.connections,
       headersTimeout: timeout,
       bodyTimeout: timeout,
-      picop: { maxPools: options.maxPools ?? 64, envId: undefined },
+      // Every destination of the gateway (its upstream, its routes) speaks PiCoP.
+      picop: { maxPools: options.maxPools ?? 64, envId: undefined, origins: '*' },
     });
     this.#logger = options.logger;
     this.metrics = new GatewayMetrics(options, () => this.#dispatcher.size);

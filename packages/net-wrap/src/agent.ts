@@ -6,7 +6,7 @@ import { type Dialect, PICOP_GO_PREFIX_LENGTH, SPEC_PREFIX_LENGTH } from '@picop
 import { getEnvId, headerForContext } from '@picop/propagator';
 import { OriginRoutes, type Routes, type RoutesOptions } from '@picop/routes';
 import { connect, connectTls } from './client.js';
-import { type PicopWrapperOptions, refuseDirect } from './wrapper-options.js';
+import { type PicopWrapperOptions, picopOrigins, refuseDirect } from './wrapper-options.js';
 
 /** Options of {@link createAgent} and {@link createHttpsAgent}, on top of Node's agent options. */
 export interface PicopAgentOptions {
@@ -15,9 +15,18 @@ export interface PicopAgentOptions {
   /** @default 'spec' */
   dialect?: Dialect;
   /**
+   * The hosts that speak PiCoP (picop-proxies, `acceptPicop` services): patterns such as
+   * `'*.svc.cluster.local'`, `'orders:8080'`, `'https://payments:*'`. Requests to them are pooled
+   * per environment, each socket starting with its header; requests to any other host use plain
+   * sockets, exactly as Node's own agent would. Required unless `PICOP_ORIGINS` is set or
+   * `routes` lists every origin to reach.
+   * @default process.env.PICOP_ORIGINS
+   */
+  origins?: string | readonly string[];
+  /**
    * Proxyless routing, per service: requests to an origin listed here (`'http://orders:8080'`)
    * connect straight to the environment's route (no header unless the route says so);
-   * environments without one go to the URL's own host. Other origins are unchanged.
+   * environments without one go to the URL's own host.
    */
   routes?: Record<string, RoutesOptions>;
 }
@@ -27,7 +36,9 @@ export interface PicopAgentOptions {
 // copy, which keeps symbol keys) to every later getName and createConnection of that request.
 const HEADER = Symbol('picop.header');
 const ENV_ID = Symbol('picop.envId');
-type WithHeader = { [HEADER]?: Buffer; [ENV_ID]?: string };
+// A request to an origin that does not speak PiCoP: Node's own pool and socket.
+const PLAIN = Symbol('picop.plain');
+type WithHeader = { [HEADER]?: Buffer; [ENV_ID]?: string; [PLAIN]?: boolean };
 
 function poolName(base: string, options: WithHeader, picop: PicopAgentOptions): string {
   let header = options[HEADER];
@@ -43,6 +54,13 @@ function poolName(base: string, options: WithHeader, picop: PicopAgentOptions): 
 
 type AgentClass = typeof http.Agent | typeof https.Agent;
 
+/** `scheme//host:port` of a request's options, as `originOf` writes it. */
+function originOfRequest(scheme: string, options: http.ClientRequestArgs): string {
+  const host = options.hostname ?? options.host ?? 'localhost';
+  const port = Number(options.port) || (scheme === 'https:' ? 443 : 80);
+  return `${scheme}//${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
+
 /** `Base` with one keep-alive pool per context, its sockets opened by `open` with the header. */
 function picopAgent<B extends AgentClass>(
   Base: B,
@@ -53,14 +71,15 @@ function picopAgent<B extends AgentClass>(
     readonly #picop: PicopAgentOptions;
     readonly #routes: OriginRoutes;
     constructor(options: http.AgentOptions & PicopAgentOptions) {
-      const { propagator, dialect, routes, ...agentOptions } = options;
+      const { propagator, dialect, routes, origins, ...agentOptions } = options;
+      const what = 'The http agent of @picop/net-wrap';
       // Plain JavaScript may pass it: refused, never ignored.
-      refuseDirect(options as PicopWrapperOptions, 'The http agent of @picop/net-wrap', [
-        'isolate',
-      ]);
+      refuseDirect(options as PicopWrapperOptions, what, ['isolate']);
+      const routed = Object.keys(routes ?? {}).length > 0;
+      const picopOriginList = picopOrigins(origins, routed, what, 'origins');
       super({ keepAlive: true, ...agentOptions });
       this.#picop = { propagator, dialect };
-      this.#routes = new OriginRoutes(routes);
+      this.#routes = new OriginRoutes(routes, picopOriginList);
       // Kept-alive sockets may lead to a former destination: closed; those in use finish.
       this.#routes.on('change', () => {
         for (const sockets of Object.values(this.freeSockets)) {
@@ -72,16 +91,20 @@ function picopAgent<B extends AgentClass>(
       );
     }
     override getName(options: http.ClientRequestArgs & WithHeader = {}): string {
+      if (options[PLAIN] === undefined) {
+        options[PLAIN] = !this.#routes.speaksPicop(originOfRequest(scheme, options));
+      }
+      if (options[PLAIN]) return super.getName(options);
       return poolName(super.getName(options), options, this.#picop);
     }
-    override createConnection(options: http.ClientRequestArgs & WithHeader): Duplex {
+    override createConnection(
+      options: http.ClientRequestArgs & WithHeader,
+      callback?: (err: Error | null, socket: Duplex) => void,
+    ): Duplex | null | undefined {
+      if (options[PLAIN]) return super.createConnection(options, callback);
       const host = options.hostname ?? options.host ?? 'localhost';
-      const port = Number(options.port) || (scheme === 'https:' ? 443 : 80);
       // Throws while the routes of a `url` are unread: the request fails, never goes elsewhere.
-      const routed = this.#routes.destination(
-        `${scheme}//${host.includes(':') ? `[${host}]` : host}:${port}`,
-        options[ENV_ID],
-      );
+      const routed = this.#routes.destination(originOfRequest(scheme, options), options[ENV_ID]);
       if (routed === undefined) return open({ ...(options as object), header: options[HEADER] });
       return open({
         ...(options as object),

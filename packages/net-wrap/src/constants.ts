@@ -11,3 +11,9 @@ export const DEFAULT_IDLE_TIMEOUT_MS = 60_000;
 
 /** Environment variable with the Env-Id of work that runs without a request context. */
 export const ENV_ID_VARIABLE = 'PICOP_ENV_ID';
+
+/**
+ * Environment variable with the origins that speak PiCoP, for the HTTP clients' `origins`:
+ * patterns separated by commas or spaces (`PICOP_ORIGINS='*.svc.cluster.local'`).
+ */
+export const ORIGINS_VARIABLE = 'PICOP_ORIGINS';

@@ -10,6 +10,7 @@ export {
   DEFAULT_KEEP_ALIVE_INITIAL_DELAY_MS,
   DEFAULT_MAX_POOLS,
   ENV_ID_VARIABLE,
+  ORIGINS_VARIABLE,
 } from './constants.js';
 export type { SelectiveOptions } from './messages.js';
 export type { ReadHeaderOptions } from './readHeader.js';

@@ -9,6 +9,7 @@ export {
   fallbackEnvId,
   forwardEvents,
   isolationName,
+  picopOrigins,
   refuseDirect,
   routeOnce,
   sendsHeader,

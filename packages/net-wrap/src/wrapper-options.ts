@@ -3,7 +3,7 @@ import { type Context, context, ROOT_CONTEXT, type TextMapPropagator } from '@op
 import { type Dialect, PicopError } from '@picop/codec';
 import { envIdProblem, getEnvId, headerForContext, setEnvId } from '@picop/propagator';
 import { type Route, Routes, type RoutesOptions } from '@picop/routes';
-import { ENV_ID_VARIABLE } from './constants.js';
+import { ENV_ID_VARIABLE, ORIGINS_VARIABLE } from './constants.js';
 
 /** The `picop` options every client wrapper (mysql, redis, amqp) accepts. */
 export interface PicopWrapperOptions {
@@ -206,4 +206,27 @@ export function routeOnce(
   const route = routes?.get(envId);
   routes?.close();
   return { route, header: route?.header ?? sendsHeader(options) };
+}
+
+/**
+ * The origins an HTTP client sends the PiCoP header to: `option`, else `PICOP_ORIGINS`. With
+ * neither, and no routed origin, throws `ERR_PICOP_INVALID_ARG`: a client that would send the
+ * header to every host breaks calls to the rest of the world, and one that sends it nowhere
+ * is a mistake, so the user says which.
+ */
+export function picopOrigins(
+  option: string | readonly string[] | undefined,
+  routed: boolean,
+  what: string,
+  optionName: string,
+): readonly string[] {
+  const value = option ?? (process.env[ORIGINS_VARIABLE] || undefined);
+  if (value === undefined) {
+    if (routed) return [];
+    throw new PicopError(
+      'ERR_PICOP_INVALID_ARG',
+      `${what} needs to know which hosts speak PiCoP (picop-proxies, acceptPicop services): set \`${optionName}\` (e.g. ['*.svc.cluster.local']) or ${ORIGINS_VARIABLE}. Requests to any other host go out plain, as without PiCoP`,
+    );
+  }
+  return typeof value === 'string' ? value.split(/[\s,]+/).filter(Boolean) : value;
 }

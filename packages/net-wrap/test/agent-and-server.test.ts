@@ -34,7 +34,7 @@ describe('createAgent() and acceptPicop()', () => {
   });
 
   it('runs each handler in the Env-Id of its connection', async () => {
-    const agent = createAgent();
+    const agent = createAgent({ origins: '127.0.0.1' });
     const a = JSON.parse(
       await withEnvId('feature-1', () => get(`http://127.0.0.1:${port}/`, agent)),
     );
@@ -49,7 +49,7 @@ describe('createAgent() and acceptPicop()', () => {
   });
 
   it('keeps one keep-alive pool per environment: two environments never share a socket', async () => {
-    const agent = createAgent({ maxSockets: 1 });
+    const agent = createAgent({ maxSockets: 1, origins: '127.0.0.1' });
     const seen = await Promise.all(
       Array.from({ length: 40 }, (_, i) => {
         const env = i % 2 === 0 ? 'feature-1' : 'feature-2';
@@ -73,7 +73,7 @@ describe('createAgent() and acceptPicop()', () => {
   });
 
   it('reuses one socket for 100 sequential requests of one environment', async () => {
-    const agent = createAgent();
+    const agent = createAgent({ origins: '127.0.0.1' });
     const ports = new Set<number>();
     await withEnvId('feature-1', async () => {
       for (let i = 0; i < 100; i++)
@@ -84,7 +84,7 @@ describe('createAgent() and acceptPicop()', () => {
   });
 
   it("carries the handler's Env-Id onward through the agent (a chain of services)", async () => {
-    const agent = createAgent();
+    const agent = createAgent({ origins: '127.0.0.1' });
     const front = acceptPicop(
       http.createServer(async (_req, res) =>
         res.end(await get(`http://127.0.0.1:${port}/`, agent)),
@@ -108,7 +108,7 @@ describe('createAgent() and acceptPicop()', () => {
     const lenient = acceptPicop(http.createServer(whoami), { mode: 'optional' });
     const lenientPort = await listen(lenient);
     expect(JSON.parse(await get(`http://127.0.0.1:${lenientPort}/`, plain)).envId).toBeNull();
-    const agent = createAgent();
+    const agent = createAgent({ origins: '127.0.0.1' });
     expect(
       JSON.parse(await withEnvId('x', () => get(`http://127.0.0.1:${lenientPort}/`, agent))).envId,
     ).toBe('x');
@@ -132,7 +132,7 @@ describe('createHttpsAgent() and acceptPicop() on an https.Server', () => {
   });
 
   it('sends the header before TLS and runs the handler in its Env-Id', async () => {
-    const agent = createHttpsAgent({ ca: cert });
+    const agent = createHttpsAgent({ ca: cert, origins: 'localhost' });
     const a = JSON.parse(
       await withEnvId('feature-1', () => get(`https://localhost:${port}/`, agent)),
     );

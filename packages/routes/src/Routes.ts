@@ -1,4 +1,6 @@
 import { EventEmitter } from 'node:events';
+import http from 'node:http';
+import https from 'node:https';
 import { PicopError } from '@picop/codec';
 import { parseAddress } from './address.js';
 import { RoutesFile } from './RoutesFile.js';
@@ -43,6 +45,51 @@ export interface RoutesOptions {
    * @default false (a database, a cache, a broker: they do not read it)
    */
   header?: boolean;
+}
+
+/** Longest answer of an admin API read for routes. */
+const MAX_ROUTES_BODY_BYTES = 4 * 1024 * 1024;
+const POLL_TIMEOUT_MS = 10_000;
+
+// The admin API is read with agents of our own, never the global ones: a process whose global
+// dispatcher or agent adds the PiCoP header must still reach it with plain HTTP.
+const agents = {
+  'http:': new http.Agent({ keepAlive: true, maxSockets: 4 }),
+  'https:': new https.Agent({ keepAlive: true, maxSockets: 4 }),
+};
+
+/** The JSON body of a `GET url` (with `headers`), over a plain connection. */
+function getJson(url: string, headers: http.OutgoingHttpHeaders): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const protocol = new URL(url).protocol as keyof typeof agents;
+    const get = protocol === 'https:' ? https.get : http.get;
+    const req = get(url, { agent: agents[protocol], headers, timeout: POLL_TIMEOUT_MS }, (res) => {
+      const chunks: Buffer[] = [];
+      let length = 0;
+      res.on('data', (chunk: Buffer) => {
+        length += chunk.length;
+        if (length > MAX_ROUTES_BODY_BYTES) {
+          req.destroy(new Error(`answered more than ${MAX_ROUTES_BODY_BYTES} bytes`));
+          return;
+        }
+        chunks.push(chunk);
+      });
+      res.on('error', reject);
+      res.on('end', () => {
+        if (res.statusCode !== 200) {
+          reject(new Error(`answered ${res.statusCode}`));
+          return;
+        }
+        try {
+          resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')));
+        } catch (err) {
+          reject(new Error(`answered a body that is not JSON (${(err as Error).message})`));
+        }
+      });
+    });
+    req.on('timeout', () => req.destroy(new Error(`no answer within ${POLL_TIMEOUT_MS} ms`)));
+    req.on('error', reject);
+  });
 }
 
 /**
@@ -93,6 +140,12 @@ export class Routes extends EventEmitter<{ change: []; error: [err: Error] }> {
       this.#file.on('error', (err) => this.#failed(err));
     }
     if (options.url !== undefined) {
+      if (!/^https?:\/\/[^/]/i.test(options.url) || !URL.canParse(options.url)) {
+        throw new PicopError(
+          'ERR_PICOP_INVALID_ARG',
+          `\`routes.url\` must be an http:// or https:// address (a picop-proxy's admin), got ${JSON.stringify(options.url)}`,
+        );
+      }
       this.#url = `${options.url.replace(/\/+$/, '')}/routes`;
       this.#token = options.token;
       const every = options.pollIntervalMs ?? 5000;
@@ -154,13 +207,11 @@ export class Routes extends EventEmitter<{ change: []; error: [err: Error] }> {
     const url = this.#url as string;
     let routes: Record<string, string>;
     try {
-      const res = await fetch(url, {
-        headers: this.#token === undefined ? {} : { authorization: `Bearer ${this.#token}` },
-        signal: AbortSignal.timeout(10_000),
-      });
-      if (!res.ok) throw new Error(`${url} answered ${res.status}`);
-      const body = (await res.json()) as { routes?: unknown };
-      routes = routesValue(body.routes ?? {}, `The routes from ${url}`);
+      const body = (await getJson(
+        url,
+        this.#token === undefined ? {} : { authorization: `Bearer ${this.#token}` },
+      )) as { routes?: unknown } | null;
+      routes = routesValue(body?.routes ?? {}, `The routes from ${url}`);
       // Validates every entry before anything changes.
       for (const destination of Object.values(routes)) parseAddress(destination, url);
     } catch (err) {
