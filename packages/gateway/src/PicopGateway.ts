@@ -242,7 +242,7 @@ export class PicopGateway {
     const selection = this.#selector.select(req.headers);
     if (selection.kind === 'invalid') {
       return {
-        failed: { status: 400, code: 'ERR_PICOP_INVALID_ENV_ID', message: selection.message },
+        failed: { status: 400, code: selection.code, message: selection.message },
         outcome: 'invalid',
       };
     }

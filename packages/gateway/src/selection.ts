@@ -1,6 +1,7 @@
 import { createHmac } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { envIdProblem, PicopError } from '@picop/codec';
+import { baggageValues, DEFAULT_BAGGAGE_KEY, withoutBaggageKey } from '@picop/propagator';
 import { equalSecret } from '@picop/proxy/internal';
 
 /** Where the gateway reads a request's Env-Id, and who may leave the baseline. */
@@ -10,7 +11,10 @@ export interface SelectionOptions {
    * @default 'env-id'
    */
   header?: string;
-  /** Do not read the `env-id` entry of the W3C `baggage` header. */
+  /**
+   * Do not honour the `env-id` entry of the W3C `baggage` header (it is still removed before the
+   * request goes on, so the service never reads it either).
+   */
   ignoreBaggage?: boolean;
   /** Cookie holding the Env-Id (signed with `cookieKey`, when set). Off if unset. */
   cookie?: string;
@@ -40,8 +44,12 @@ export type Selection =
   | { kind: 'forward'; envId: string | undefined }
   /** Forward to the baseline without the Env-Id the request asked for. */
   | { kind: 'refused'; reason: 'not_allowed' | 'unproven'; asked: string }
-  /** Answer 400: the Env-Id is not a valid one. */
-  | { kind: 'invalid'; message: string };
+  /** Answer 400: the Env-Id is not a valid one, or the request names two. */
+  | {
+      kind: 'invalid';
+      code: 'ERR_PICOP_INVALID_ENV_ID' | 'ERR_PICOP_AMBIGUOUS_ENV_ID';
+      message: string;
+    };
 
 /** The header a request proves the gateway's `token` with. */
 export const TOKEN_HEADER = 'picop-token';
@@ -85,25 +93,6 @@ function hostPattern(pattern: string): RegExp {
 
 const one = (value: string | string[] | undefined) => (Array.isArray(value) ? value[0] : value);
 
-/** The `env-id` member of a W3C baggage header, percent-decoded. */
-function baggageEnvId(header: string): string | undefined {
-  for (const member of header.split(',')) {
-    const eq = member.indexOf('=');
-    if (eq < 0 || member.slice(0, eq).trim() !== 'env-id') continue;
-    const value =
-      member
-        .slice(eq + 1)
-        .split(';')[0]
-        ?.trim() ?? '';
-    try {
-      return decodeURIComponent(value);
-    } catch {
-      return value;
-    }
-  }
-  return undefined;
-}
-
 function cookieValue(header: string, name: string): string | undefined {
   for (const pair of header.split(';')) {
     const eq = pair.indexOf('=');
@@ -139,11 +128,24 @@ export class EnvIdSelector {
 
   select(headers: IncomingHttpHeaders): Selection {
     const cookie = this.#cookieOf(headers);
-    const asked = this.#askedFor(headers, cookie);
+    const named = this.#named(headers, cookie);
+    const distinct = [...new Set(named.map(([, envId]) => envId))];
+    if (distinct.length > 1) {
+      return {
+        kind: 'invalid',
+        code: 'ERR_PICOP_AMBIGUOUS_ENV_ID',
+        message: `The request names ${distinct.length} Env-Ids (${named.map(([from, envId]) => `${from} ${JSON.stringify(envId)}`).join(', ')}); name one`,
+      };
+    }
+    const asked = distinct[0];
     if (asked === undefined) return { kind: 'forward', envId: undefined };
     const problem = envIdProblem(asked);
     if (problem !== undefined) {
-      return { kind: 'invalid', message: `Env-Id ${JSON.stringify(asked)} ${problem}` };
+      return {
+        kind: 'invalid',
+        code: 'ERR_PICOP_INVALID_ENV_ID',
+        message: `Env-Id ${JSON.stringify(asked)} ${problem}`,
+      };
     }
     if (!this.#allow.test(asked)) return { kind: 'refused', reason: 'not_allowed', asked };
     if (this.guarded && !this.#proven(headers, asked, cookie)) {
@@ -152,15 +154,23 @@ export class EnvIdSelector {
     return { kind: 'forward', envId: asked };
   }
 
-  /** The Env-Id the request asks for: header, then baggage, then cookie, then host. */
-  #askedFor(headers: IncomingHttpHeaders, cookie: CookieEnvId | undefined): string | undefined {
-    const fromHeader = one(headers[this.#header]);
-    if (fromHeader !== undefined) return fromHeader.trim();
-    const baggage = this.#baggage ? one(headers.baggage) : undefined;
-    const fromBaggage = baggage === undefined ? undefined : baggageEnvId(baggage);
-    if (fromBaggage !== undefined) return fromBaggage;
-    if (cookie !== undefined) return cookie.envId;
-    return this.#host?.exec((headers.host ?? '').toLowerCase())?.[1];
+  /**
+   * Every Env-Id the request names, with where: its header, each `env-id` member of its baggage
+   * (read as the service's OpenTelemetry will read it), its cookie, its host.
+   */
+  #named(headers: IncomingHttpHeaders, cookie: CookieEnvId | undefined): Array<[string, string]> {
+    const named: Array<[string, string]> = [];
+    const fromHeader = headers[this.#header];
+    if (fromHeader !== undefined) named.push(['header', String(fromHeader)]);
+    if (this.#baggage && headers.baggage !== undefined) {
+      for (const value of baggageValues(headers.baggage, DEFAULT_BAGGAGE_KEY)) {
+        named.push(['baggage', value]);
+      }
+    }
+    if (cookie !== undefined) named.push(['cookie', cookie.envId]);
+    const fromHost = this.#host?.exec((headers.host ?? '').toLowerCase())?.[1];
+    if (fromHost !== undefined) named.push(['host', fromHost]);
+    return named;
   }
 
   #cookieOf(headers: IncomingHttpHeaders): CookieEnvId | undefined {
@@ -171,8 +181,10 @@ export class EnvIdSelector {
     try {
       value = decodeURIComponent(raw);
     } catch {
-      value = raw;
+      return undefined;
     }
+    // A cookie that cannot hold an Env-Id is none: the browser's requests go to the baseline.
+    if (envIdProblem(value) !== undefined) return undefined;
     if (this.#cookieKey === undefined) return { envId: value, signed: false };
     const dot = value.lastIndexOf('.');
     const envId = dot < 0 ? value : value.slice(0, dot);
@@ -211,10 +223,8 @@ export function forwardedHeaders(
     if (value === undefined || hopByHop.has(name) || name === TOKEN_HEADER) continue;
     if (name === envIdHeader || name === 'env-id') continue;
     if (name === 'baggage') {
-      const kept = String(value)
-        .split(',')
-        .filter((m) => m.split('=')[0]?.trim() !== 'env-id' && m.trim() !== '');
-      if (kept.length > 0) out.baggage = kept.join(',');
+      const kept = withoutBaggageKey(value, DEFAULT_BAGGAGE_KEY);
+      if (kept !== undefined) out.baggage = kept;
       continue;
     }
     out[name] = value;

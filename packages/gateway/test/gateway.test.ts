@@ -227,14 +227,15 @@ describe('picop-gateway', () => {
       }),
     );
     const unsigned = seen(await send(port, { headers: { cookie: 'picop-env=feature-1' } }));
-    // A header naming another environment is not proven by feature-1's cookie.
-    const mismatch = seen(
-      await send(port, { headers: { cookie: `picop-env=${signed}`, 'Env-Id': 'feature-2' } }),
-    );
+    // A header naming another environment than the cookie: the request names two, answered 400.
+    const mismatch = await send(port, {
+      headers: { cookie: `picop-env=${signed}`, 'Env-Id': 'feature-2' },
+    });
     expect(ok).toMatchObject({ name: 'B[feature-1]', envId: 'feature-1' });
     expect(tampered).toMatchObject({ name: 'B[main]', envId: null });
     expect(unsigned).toMatchObject({ name: 'B[main]', envId: null });
-    expect(mismatch).toMatchObject({ name: 'B[main]', envId: null });
+    expect(mismatch.status).toBe(400);
+    expect(JSON.parse(mismatch.body.toString()).error.code).toBe('ERR_PICOP_AMBIGUOUS_ENV_ID');
   });
 
   it('streams request and response bodies, and passes set-cookie and X-Forwarded-*', async () => {

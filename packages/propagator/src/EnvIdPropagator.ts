@@ -7,6 +7,7 @@ import {
   type TextMapSetter,
 } from '@opentelemetry/api';
 import { envIdProblem, PicopError } from '@picop/codec';
+import { baggageValues } from './baggage.js';
 import {
   DEFAULT_BAGGAGE_KEY,
   DEFAULT_FIELD_NAME,
@@ -92,6 +93,18 @@ export class EnvIdPropagator implements TextMapPropagator {
     try {
       const baggage = propagation.getBaggage(ctx);
       const incoming = this.#read(carrier, getter);
+      // A carrier that names two Env-Ids (the field and baggage, or two baggage members) names
+      // none: the edge answers such a request 400, and a service never picks one of them.
+      const named = new Set(this.#readBaggage(carrier, getter));
+      if (incoming !== undefined) named.add(incoming);
+      if (named.size > 1) {
+        diag.warn(
+          `EnvIdPropagator.extract: dropped the Env-Id: the carrier names ${named.size} (${[...named].map((v) => JSON.stringify(v)).join(', ')})`,
+        );
+        return baggage?.getEntry(this.#baggageKey) === undefined
+          ? ctx
+          : propagation.setBaggage(ctx, baggage.removeEntry(this.#baggageKey));
+      }
       if (incoming !== undefined) {
         if (this.#usable(incoming, 'extract')) {
           return propagation.setBaggage(
@@ -139,7 +152,14 @@ export class EnvIdPropagator implements TextMapPropagator {
       }
       raw = raw[0];
     }
-    return typeof raw === 'string' ? raw.trim() : undefined;
+    // Not trimmed: a value with spaces is not an Env-Id, for the proxy and the codec too.
+    return typeof raw === 'string' ? raw : undefined;
+  }
+
+  /** The Env-Ids of the carrier's W3C `baggage` field, read as W3CBaggagePropagator reads it. */
+  #readBaggage(carrier: unknown, getter: TextMapGetter): string[] {
+    const raw = getter.get(carrier, 'baggage');
+    return raw === undefined ? [] : baggageValues(raw, this.#baggageKey);
   }
 
   #usable(envId: string, where: 'inject' | 'extract'): boolean {

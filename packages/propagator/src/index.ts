@@ -1,4 +1,5 @@
 export { envIdProblem } from '@picop/codec';
+export { baggageValues, withoutBaggageKey } from './baggage.js';
 export {
   DEFAULT_BAGGAGE_KEY,
   DEFAULT_FIELD_NAME,

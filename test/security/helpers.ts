@@ -1,0 +1,24 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import type net from 'node:net';
+import { fileURLToPath } from 'node:url';
+
+const dir = fileURLToPath(new URL('.', import.meta.url));
+
+/** The README's service in a process of its own: its port, and the process to kill after. */
+export async function startReadmeService(): Promise<{ child: ChildProcess; port: number }> {
+  const child = spawn(
+    process.execPath,
+    ['--require', '../../examples/esm-and-cjs/instrumentation.cjs', 'readme-service.cjs'],
+    { cwd: dir, stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const [line] = (await once(child.stdout as NodeJS.ReadableStream, 'data')) as [Buffer];
+  const port = Number(/listening on (\d+)/.exec(line.toString())?.[1]);
+  if (!(port > 0)) throw new Error(`the service did not start: ${line}`);
+  return { child, port };
+}
+
+export async function listen(server: net.Server, host = '127.0.0.1'): Promise<number> {
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
+  return (server.address() as net.AddressInfo).port;
+}
