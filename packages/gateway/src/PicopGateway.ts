@@ -30,10 +30,17 @@ export interface GatewayOptions extends SelectionOptions, GatewayMetricsOptions 
   routes?: Record<string, string | Address>;
   /**
    * Most environments with a connection pool at once; past it the least recently used idle one
-   * is closed.
+   * is closed. The baseline's pool is not counted: it is never evicted or refused.
    * @default 64
    */
   maxPools?: number;
+  /**
+   * Most requests (and upgraded connections) of one environment at once; past it that
+   * environment's requests get a 503 (`ERR_PICOP_ENV_BUSY`), and no other's. The baseline's are
+   * not capped.
+   * @default 256
+   */
+  maxEnvRequests?: number;
   /** Most connections per environment and destination. @default unlimited */
   connections?: number;
   /**
@@ -162,6 +169,8 @@ export class PicopGateway {
   readonly #logger: GatewayLogger | undefined;
   readonly #upgraded = new Set<Duplex>();
   #inFlight = 0;
+  readonly #maxEnvRequests: number;
+  readonly #inFlightByEnv = new Map<string, number>();
   #closing: (() => void) | undefined;
 
   constructor(options: GatewayOptions) {
@@ -173,6 +182,7 @@ export class PicopGateway {
     this.#selector = new EnvIdSelector(options);
     this.#envIdHeader = (options.header ?? 'env-id').toLowerCase();
     const timeout = options.timeoutMs ?? 60_000;
+    this.#maxEnvRequests = options.maxEnvRequests ?? 256;
     this.#dispatcher = new PicopDispatcher({
       connections: options.connections,
       headersTimeout: timeout,
@@ -254,6 +264,10 @@ export class PicopGateway {
       );
     }
     const envId = selection.kind === 'forward' ? selection.envId : undefined;
+    if (envId !== undefined && (this.#inFlightByEnv.get(envId) ?? 0) >= this.#maxEnvRequests) {
+      const message = `Env-Id ${envId} has ${this.#maxEnvRequests} requests in flight (--max-env-requests)`;
+      return { failed: { status: 503, code: 'ERR_PICOP_ENV_BUSY', message }, outcome: 'env_busy' };
+    }
     try {
       const target = this.#target(envId);
       if (target !== undefined) return { envId, target };
@@ -267,6 +281,20 @@ export class PicopGateway {
         outcome: 'upstream_error',
       };
     }
+  }
+
+  /** Counts a request of `envId` in flight until the returned function is called. */
+  #hold(envId: string | undefined): () => void {
+    if (envId === undefined) return () => {};
+    this.#inFlightByEnv.set(envId, (this.#inFlightByEnv.get(envId) ?? 0) + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const left = (this.#inFlightByEnv.get(envId) ?? 1) - 1;
+      if (left === 0) this.#inFlightByEnv.delete(envId);
+      else this.#inFlightByEnv.set(envId, left);
+    };
   }
 
   /** The dispatcher and origin of an environment (`undefined`: the baseline). */
@@ -301,12 +329,14 @@ export class PicopGateway {
     const { envId, target } = resolved;
     const { origin } = target;
     this.#inFlight++;
+    const release = this.#hold(envId);
     const relay = new ResponseRelay(res, (err) => {
       relay.outcome = 'upstream_error';
       this.#logger?.warn({ envId, err: err.message, url: req.url }, 'upstream failed');
       reply(res, ...upstreamFailure(err), `Upstream ${origin}: ${err.message}`);
     });
     res.on('close', () => {
+      release();
       if (!res.writableFinished) relay.abort();
       this.metrics.requests.inc({ outcome: relay.outcome });
       this.metrics.duration.observe(
@@ -350,7 +380,9 @@ export class PicopGateway {
     }
     const { envId, target } = resolved;
     this.#upgraded.add(socket);
+    const release = this.#hold(envId);
     socket.on('close', () => {
+      release();
       this.#upgraded.delete(socket);
       if (this.#closing !== undefined && this.#inFlight === 0 && this.#upgraded.size === 0) {
         this.#closing();

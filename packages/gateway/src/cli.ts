@@ -58,7 +58,9 @@ async function main(): Promise<void> {
     const a = adminServer.address() as { address: string; port: number };
     adminAddress = formatAddress({ host: a.address, port: a.port });
   }
-  if (!gateway.guarded && (options.allow === undefined || options.allow.includes('*'))) {
+  // A pattern of stars alone ('*', '**') lets any Env-Id through.
+  const allowsAll = options.allow === undefined || options.allow.some((p) => /^\*+$/.test(p));
+  if (!gateway.guarded && allowsAll) {
     logger.warn(
       'any client may pick any environment: set --allow, and --token-file or --cookie-key-file, when the gateway faces the internet',
     );

@@ -113,8 +113,17 @@ export const SETTINGS: readonly Setting[] = [
     env: 'PICOP_GATEWAY_MAX_POOLS',
     type: 'integer',
     min: 1,
-    help: 'most environments with a connection pool',
+    help: "most environments with a connection pool (the baseline's is not counted)",
     default: '64',
+  },
+  {
+    key: 'maxEnvRequests',
+    flag: 'max-env-requests',
+    env: 'PICOP_GATEWAY_MAX_ENV_REQUESTS',
+    type: 'integer',
+    min: 1,
+    help: "most requests of one environment at once (the baseline's are not capped)",
+    default: '256',
   },
   {
     key: 'connections',

@@ -46,7 +46,9 @@ export interface ContextPoolsOptions<T> {
    */
   isIdle?(client: T): boolean;
   /**
-   * Most clients held at once; past it the least recently used idle one is closed.
+   * Most environments' clients held at once; past it the least recently used idle one is
+   * closed. The baseline's client (work without an Env-Id) is not counted: it is never evicted
+   * or refused.
    * @default 32
    */
   max?: number;
@@ -122,6 +124,9 @@ export class ContextPools<T> {
   // key: no encoding on the hot path. Another propagator's header is the key.
   readonly #keyedByEnvId: boolean;
   readonly #baseKey: string | undefined;
+  // The baseline's key (work without an Env-Id, after the fallback): its client is never counted
+  // against `max`, evicted or refused, so a flood of environments cannot starve it.
+  readonly #reservedKey: string;
   // Runs only while clients are held: a wrapper with none leaves no timer behind.
   #sweeper: NodeJS.Timeout | undefined;
   readonly #routes: Routes | undefined;
@@ -169,6 +174,7 @@ export class ContextPools<T> {
       options.base === undefined
         ? undefined
         : this.#keyOf(direct ? ROOT_CONTEXT : withFallbackEnvId(this.#fallbackEnvId, ROOT_CONTEXT));
+    this.#reservedKey = this.#keyOf(withFallbackEnvId(this.#fallbackEnvId, ROOT_CONTEXT));
   }
 
   /** Number of clients held. */
@@ -196,7 +202,7 @@ export class ContextPools<T> {
    * The client for a context (default: the active one), created on first use. A context without
    * Env-Id uses the fallback Env-Id, or else the client without context (empty header).
    * Throws `ERR_PICOP_INVALID_STATE` after `close()`, and `ERR_PICOP_TOO_MANY_CONTEXTS` when `max`
-   * clients are all busy.
+   * environments' clients are all busy (never for the baseline's).
    */
   acquire(ctx: Context = otelContext.active()): T {
     if (this.#closed) throw new PicopError('ERR_PICOP_INVALID_STATE', 'ContextPools is closed');
@@ -271,7 +277,8 @@ export class ContextPools<T> {
   }
 
   #create(key: string, ctx: Context): T {
-    if (this.#entries.size >= this.#max && !this.#evictOne()) {
+    const counted = this.#entries.size - (this.#entries.has(this.#reservedKey) ? 1 : 0);
+    if (key !== this.#reservedKey && counted >= this.#max && !this.#evictOne()) {
       throw new PicopError(
         'ERR_PICOP_TOO_MANY_CONTEXTS',
         `All ${this.#max} per-context clients are busy; a client for a new context cannot be opened: raise \`max\``,
@@ -330,6 +337,7 @@ export class ContextPools<T> {
     let oldest: [string, Entry<T>] | undefined;
     for (const item of this.#entries) {
       if (
+        item[0] !== this.#reservedKey &&
         (oldest === undefined || item[1].lastUsed < oldest[1].lastUsed) &&
         this.#isIdle(item[1].client)
       )

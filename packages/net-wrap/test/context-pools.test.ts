@@ -124,6 +124,28 @@ describe('ContextPools', () => {
     expect(pools.acquire(inEnv('a')).pool.envId).toBe('a');
   });
 
+  it("reserves the baseline's client: never counted, evicted or refused, whatever the flood", async () => {
+    const { pools, destroyed } = makePools({ max: 2 });
+    const baseline = pools.acquire(ROOT_CONTEXT);
+    pools.acquire(inEnv('a')).busy = true;
+    pools.acquire(inEnv('b')).busy = true;
+    expect(() => pools.acquire(inEnv('c'))).toThrow(
+      expect.objectContaining({ code: 'ERR_PICOP_TOO_MANY_CONTEXTS' }),
+    );
+    expect(pools.acquire(ROOT_CONTEXT)).toBe(baseline);
+    // A flood of idle environments evicts environments, never the baseline.
+    pools.acquire(inEnv('a')).busy = false;
+    pools.acquire(inEnv('b')).busy = false;
+    for (let i = 0; i < 100; i++) pools.acquire(inEnv(`flood-${i}`));
+    expect(pools.acquire(ROOT_CONTEXT)).toBe(baseline);
+    expect(baseline.destroyed).toBe(false);
+    expect(destroyed).not.toContain('');
+    // Created after environments took every place: still served.
+    const late = makePools({ max: 1 }).pools;
+    late.acquire(inEnv('x')).busy = true;
+    expect(late.acquire(ROOT_CONTEXT).pool.envId).toBeUndefined();
+  });
+
   it('closes clients unused for idleTimeoutMs, but not busy ones', async () => {
     const { pools, destroyed } = makePools({ idleTimeoutMs: 40 });
     pools.acquire(inEnv('idle'));

@@ -252,7 +252,14 @@ export function readSecret(
   env: NodeJS.ProcessEnv,
   flag: string,
 ): string | undefined {
-  if (file === undefined) return env[variable] || undefined;
+  if (file === undefined) {
+    const value = env[variable];
+    // Set but empty is a mistake (a missing Secret), never "no secret".
+    if (value !== undefined && value.trim() === '') {
+      throw bad(`${variable} is set but empty: give it the secret, or unset it`);
+    }
+    return value;
+  }
   let secret: string;
   try {
     secret = readFileSync(file, 'utf8').trim();
