@@ -28,10 +28,12 @@ describe('baggage at the edge and in the service', () => {
   });
 
   /** What the service saw of a request sent to the gateway with `headers`. */
-  async function send(headers: string[] | Record<string, string>) {
+  async function send(
+    headers: string[] | Record<string, string>,
+  ): Promise<Record<string, unknown> & { status: number }> {
     const res = await request(`http://127.0.0.1:${port}/`, { headers });
     const text = await res.body.text();
-    return { status: res.statusCode, ...(JSON.parse(text) as Record<string, unknown>) };
+    return { ...(JSON.parse(text) as Record<string, unknown>), status: res.statusCode };
   }
   const refused = () =>
     gateway.metrics.registry
@@ -76,10 +78,11 @@ describe('baggage at the edge and in the service', () => {
   });
 
   it('two different Env-Ids in one request are a 400 with a code', async () => {
-    for (const headers of [
+    const requests: Array<Record<string, string>> = [
       { baggage: 'env-id=feature-1,env%2Did=feature-2', 'picop-token': TOKEN },
       { 'env-id': 'feature-1', baggage: '%65nv-id=feature-2', 'picop-token': TOKEN },
-    ]) {
+    ];
+    for (const headers of requests) {
       const seen = await send(headers);
       expect(seen.status).toBe(400);
       expect(seen).toMatchObject({ error: { code: 'ERR_PICOP_AMBIGUOUS_ENV_ID' } });

@@ -1,5 +1,5 @@
 import { connectTls, connect as tcpConnect } from '@picop/net-wrap';
-import { isolationName } from '@picop/net-wrap/internal';
+import { isolationName, storeName } from '@picop/net-wrap/internal';
 import type { Route } from '@picop/routes';
 import { credentials, type ChannelModel as PromiseConnection } from 'amqplib';
 import { amqplibVersion, ChannelModel, Connection } from './amqplib-internals.js';
@@ -153,8 +153,18 @@ export function environmentUrl(
   isolate: AmqpIsolation | undefined,
   envId: string | undefined,
 ): { url: AmqpUrl; vhost: string | undefined } {
-  const vhost =
+  const name =
     isolate === undefined || envId === undefined ? undefined : isolate.vhost(isolationName(envId));
+  // The virtual host travels as an AMQP short string: at most 255 bytes.
+  const vhost =
+    name === undefined || envId === undefined
+      ? undefined
+      : storeName(name, envId, {
+          kind: 'RabbitMQ virtual host',
+          option: 'isolate.vhost',
+          maxBytes: 255,
+          forbidden: /\u0000/,
+        });
   if (route === undefined && vhost === undefined) return { url, vhost };
   if (typeof url !== 'string') {
     return {

@@ -10,6 +10,7 @@ import {
   messageFieldsGetter,
   selectionOf,
   sendsHeader,
+  storeName,
   withContextFields,
   withFallbackEnvId,
 } from '@picop/net-wrap/internal';
@@ -407,15 +408,16 @@ function prefixedTopic(prefix: string | undefined, topic: string): string {
   return prefix === undefined ? topic : prefixed(prefix, topic);
 }
 
-/** The topic prefix of `envId` under `isolate`, checked: no wildcard, no NUL. */
+/** The topic prefix of `envId` under `isolate`, checked: no wildcard, no NUL, within a topic. */
 function topicPrefixOf(isolate: MqttIsolation | undefined, envId: string): string | undefined {
   if (isolate === undefined) return undefined;
   const prefix = isolate.topicPrefix(isolationName(envId));
-  if (prefix !== undefined && /[+#\u0000]/.test(prefix)) {
-    throw new PicopError(
-      'ERR_PICOP_INVALID_ARG',
-      `isolate.topicPrefix(${JSON.stringify(envId)}) must not hold a wildcard or NUL, got ${JSON.stringify(prefix)}`,
-    );
-  }
-  return prefix;
+  return prefix === undefined
+    ? undefined
+    : storeName(prefix, envId, {
+        kind: 'MQTT topic prefix',
+        option: 'isolate.topicPrefix',
+        maxBytes: 65_535,
+        forbidden: /[+#\u0000]/,
+      });
 }

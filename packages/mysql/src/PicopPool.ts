@@ -7,14 +7,38 @@ import {
   isolationName,
   sendsHeader,
   splitOptions,
+  storeName,
 } from '@picop/net-wrap/internal';
 import mysql from 'mysql2';
 import mysqlPromise from 'mysql2/promise';
 import type { CorePoolInternals, PromisePoolClass } from './internal-types.js';
-import type { PicopConnectionOptions, PicopMysqlOptions, PicopPoolOptions } from './types.js';
+import type {
+  MysqlIsolation,
+  PicopConnectionOptions,
+  PicopMysqlOptions,
+  PicopPoolOptions,
+} from './types.js';
 
 const LABEL = '@picop/mysql';
 const POOL_EVENTS = ['connection', 'acquire', 'release', 'enqueue'] as const;
+
+/**
+ * The database of environment `envId` under `isolate`, as MySQL keeps it: at most 64 characters,
+ * no `/`, `\\`, `.`, backquote or trailing space, and lower case (lower_case_table_names folds it
+ * on some servers). Else `ERR_PICOP_INVALID_ARG`.
+ */
+export function isolatedDatabase(isolate: MysqlIsolation, envId: string): string | undefined {
+  const database = isolate.database(isolationName(envId));
+  return database === undefined
+    ? undefined
+    : storeName(database, envId, {
+        kind: 'MySQL database',
+        option: 'isolate.database',
+        maxChars: 64,
+        forbidden: /[/\\.`\u0000]|\s$/,
+        foldsCase: true,
+      });
+}
 
 /** Host and port mysql2 would connect to, from the config or its `uri`. */
 function addressOf(config: PicopConnectionOptions): { host: string; port: number } {
@@ -90,7 +114,8 @@ export class PicopCallbackPool extends CorePool {
     super({ config: poolConfig(enabled ? withHeaderStream(library, baseHeader(picop)) : library) });
     if (!enabled) return;
     const { isolate } = picop;
-    const databaseOf = (envId: string) => isolate?.database(isolationName(envId));
+    const databaseOf = (envId: string) =>
+      isolate === undefined ? undefined : isolatedDatabase(isolate, envId);
     this.#pools = new ContextPools<mysql.Pool>({
       ...picop,
       max: picop.maxPools,

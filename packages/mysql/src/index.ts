@@ -2,14 +2,18 @@ import { context, ROOT_CONTEXT } from '@opentelemetry/api';
 import { headerOf } from '@picop/net-wrap';
 import {
   fallbackEnvId,
-  isolationName,
   routeOnce,
   splitOptions,
   withFallbackEnvId,
 } from '@picop/net-wrap/internal';
 import { getEnvId } from '@picop/propagator';
 import mysql from 'mysql2/promise';
-import { PicopCallbackPool, type PicopPool, withHeaderStream } from './PicopPool.js';
+import {
+  isolatedDatabase,
+  PicopCallbackPool,
+  type PicopPool,
+  withHeaderStream,
+} from './PicopPool.js';
 import type { PicopConnectionOptions, PicopMysqlOptions, PicopPoolOptions } from './types.js';
 
 export { PicopPool } from './PicopPool.js';
@@ -54,9 +58,7 @@ export function createConnection(
     : Buffer.alloc(0);
   const { isolate } = picop;
   const database =
-    isolate === undefined || envId === undefined
-      ? undefined
-      : isolate.database(isolationName(envId));
+    isolate === undefined || envId === undefined ? undefined : isolatedDatabase(isolate, envId);
   const own = {
     ...options,
     ...(route && { host: route.host, port: route.port }),

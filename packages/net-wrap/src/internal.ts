@@ -3,6 +3,7 @@
 
 export type { MessageFields } from './messages.js';
 export { messageFieldsGetter, selectionOf, withContextFields } from './messages.js';
+export type { StoreNameRules } from './wrapper-options.js';
 export {
   baseHeader,
   emitError,
@@ -14,5 +15,6 @@ export {
   routeOnce,
   sendsHeader,
   splitOptions,
+  storeName,
   withFallbackEnvId,
 } from './wrapper-options.js';

@@ -124,6 +124,47 @@ export function isolationName(envId: string): string {
   return envId;
 }
 
+/** What a store keeps of an isolation name: its limits and the characters it refuses or alters. */
+export interface StoreNameRules {
+  /** The name's kind, for messages: `'PostgreSQL schema'`. */
+  kind: string;
+  /** The option that made it: `'isolate.schema'`. */
+  option: string;
+  /** Longest name in UTF-8 bytes; a longer one is truncated or refused by the store. */
+  maxBytes?: number;
+  /** Longest name in characters. */
+  maxChars?: number;
+  /** Characters the store refuses, or that would change how the name is read. */
+  forbidden?: RegExp;
+  /** The store may fold upper case to lower (MySQL's lower_case_table_names, unquoted SQL). */
+  foldsCase?: boolean;
+}
+
+/**
+ * `name`, the store name an `isolate` option gave for `envId`, if the store keeps it as it is:
+ * else `ERR_PICOP_INVALID_ARG`, before anything is written. A name the store would truncate, fold
+ * or refuse could be another environment's too (two Env-Ids sharing one schema).
+ */
+export function storeName(name: string, envId: string, rules: StoreNameRules): string {
+  const problem =
+    name.length === 0
+      ? 'is empty'
+      : rules.maxBytes !== undefined && Buffer.byteLength(name) > rules.maxBytes
+        ? `is ${Buffer.byteLength(name)} bytes, and the store keeps ${rules.maxBytes}: two environments could share it`
+        : rules.maxChars !== undefined && [...name].length > rules.maxChars
+          ? `is ${[...name].length} characters, and the store keeps ${rules.maxChars}: two environments could share it`
+          : rules.forbidden?.test(name)
+            ? `has ${JSON.stringify(rules.forbidden.exec(name)?.[0])}, which the store refuses or reads otherwise`
+            : rules.foldsCase && name !== name.toLowerCase()
+              ? 'has upper case, which the store may fold to lower case: two environments could share it'
+              : undefined;
+  if (problem === undefined) return name;
+  throw new PicopError(
+    'ERR_PICOP_INVALID_ARG',
+    `${rules.option}(${JSON.stringify(envId)}) gives the ${rules.kind} ${JSON.stringify(name)}, which ${problem}; change \`${rules.option}\``,
+  );
+}
+
 /** The part of an event emitter {@link emitError} uses (mqtt.js's typed emitter has it too). */
 interface ErrorEmitter {
   listenerCount(event: 'error'): number;

@@ -1,6 +1,5 @@
 import net from 'node:net';
 import { context, ROOT_CONTEXT } from '@opentelemetry/api';
-import { PicopError } from '@picop/codec';
 import { ContextPools, headerOf, type PicopWrapperOptions } from '@picop/net-wrap';
 import {
   baseHeader,
@@ -10,6 +9,7 @@ import {
   routeOnce,
   sendsHeader,
   splitOptions,
+  storeName,
   withFallbackEnvId,
 } from '@picop/net-wrap/internal';
 import { getEnvId } from '@picop/propagator';
@@ -62,15 +62,29 @@ function settingsOf(
 /** The config of environment `envId` under `isolate`. */
 function isolated(isolate: PgIsolation, envId: string) {
   const name = isolationName(envId);
+  // PostgreSQL truncates identifiers to 63 bytes (NAMEDATALEN - 1) and folds unquoted ones.
+  const rules = { maxBytes: 63, forbidden: /["\\\s\u0000]/, foldsCase: true };
   const database = isolate.database?.(name);
   const schema = isolate.schema?.(name);
-  if (schema !== undefined && !/^[^"\\\s]+$/.test(schema)) {
-    throw new PicopError(
-      'ERR_PICOP_INVALID_ARG',
-      `isolate.schema(${JSON.stringify(name)}) must be a name without quotes, backslashes or spaces, got ${JSON.stringify(schema)}`,
-    );
-  }
-  return { envId, database, schema };
+  return {
+    envId,
+    database:
+      database === undefined
+        ? undefined
+        : storeName(database, envId, {
+            ...rules,
+            kind: 'PostgreSQL database',
+            option: 'isolate.database',
+          }),
+    schema:
+      schema === undefined
+        ? undefined
+        : storeName(schema, envId, {
+            ...rules,
+            kind: 'PostgreSQL schema',
+            option: 'isolate.schema',
+          }),
+  };
 }
 
 /** node-postgres's pool config plus `picop` (`false`, or `PICOP_DISABLED=1`: plain `pg`). */

@@ -16,7 +16,7 @@ function patternSource(pattern: string): string {
       `Origin pattern ${JSON.stringify(pattern)} is not of the form [http(s)://]host[:port]: a host name (with * for any part of it, as in *.svc.cluster.local), an IPv4 or [IPv6] address, and a port or *`,
     );
   }
-  const [, scheme, host] = match;
+  const [, scheme, host = ''] = match;
   const hostSource = escapeRegExp(host.toLowerCase()).replace(/\*/g, '[^/]+');
   const portSource = port === undefined || port === '*' ? '\\d+' : String(Number(port));
   return `${scheme ?? 'https?'}://${hostSource}:${portSource}`;
