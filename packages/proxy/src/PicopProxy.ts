@@ -1,6 +1,7 @@
 import net from 'node:net';
+import { networkInterfaces } from 'node:os';
 import { type Dialect, PicopError } from '@picop/codec';
-import { type Address, parseAddress, RoutesFile, RouteTable } from '@picop/routes';
+import { type Address, formatAddress, parseAddress, RoutesFile, RouteTable } from '@picop/routes';
 import type { Registry } from 'prom-client';
 import { Connection } from './connection.js';
 import { ProxyStats } from './ProxyStats.js';
@@ -71,9 +72,9 @@ export interface ProxyOptions {
   logger?: ProxyLogger;
   /**
    * Most connections open at once; one more is closed on accept and counted
-   * (`max_connections`). Counted by the proxy, on either read path (`net.Server`'s own
-   * `maxConnections` does not see the fast path's sockets).
-   * @default unlimited
+   * (`max_connections`), as HAProxy's `maxconn`. Counted by the proxy, on either read path
+   * (`net.Server`'s own `maxConnections` does not see the fast path's sockets).
+   * @default 10000
    */
   maxConnections?: number;
   /**
@@ -103,6 +104,10 @@ export class PicopProxy {
   readonly #stats: ProxyStats;
   readonly #connections = new Set<Connection>();
   readonly #log: ProxyLogger | undefined;
+  // `local>remote` (address:port each) of each connection this proxy opened to a destination: an
+  // accepted connection with the same two ends is one of them come back, a routing loop (a route
+  // whose name resolves to the proxy itself).
+  readonly #outgoing = new Set<string>();
   #closing: Promise<void> | undefined;
   /** Called whenever a connection ends while closing. */
   #onConnectionEnd: (() => void) | undefined;
@@ -131,6 +136,10 @@ export class PicopProxy {
       { allowHalfOpen: true, noDelay: true, pauseOnConnect: true },
       (socket) => this.#accept(socket),
     );
+    this.routes.check = (destination, what) => this.#refuseSelf(destination, what);
+    for (const [what, destination] of this.routes.destinations()) {
+      this.#refuseSelf(destination, what);
+    }
   }
 
   /** Starts accepting; resolves with the address bound (useful with port 0). */
@@ -139,6 +148,16 @@ export class PicopProxy {
       this.#server.once('error', reject);
       this.#server.listen(this.#listenAddress.port, this.#listenAddress.host, () => {
         this.#server.off('error', reject);
+        // With port 0 the port is known only now: no route may lead here.
+        try {
+          for (const [what, destination] of this.routes.destinations()) {
+            this.#refuseSelf(destination, what);
+          }
+        } catch (err) {
+          this.#server.close();
+          reject(err);
+          return;
+        }
         // From now on an error of the listener (accept failing with EMFILE) is logged and
         // counted, never thrown: the connections already relayed go on.
         this.#server.on('error', (err: NodeJS.ErrnoException) => {
@@ -197,9 +216,19 @@ export class PicopProxy {
     return this.#closing;
   }
 
+  /** Throws `ERR_PICOP_INVALID_ARG` for a destination that is this proxy's own address. */
+  #refuseSelf(destination: Address, what: string): void {
+    const port = this.address?.port ?? this.#listenAddress.port;
+    if (destination.port !== port || !isOwnHost(destination.host, this.#listenAddress.host)) return;
+    throw new PicopError(
+      'ERR_PICOP_INVALID_ARG',
+      `${what}, ${formatAddress(destination)}, is this proxy's own address: every connection routed there would come back, in a loop`,
+    );
+  }
+
   #accept(accepted: net.Socket): void {
-    const max = this.#options.maxConnections;
-    if (max !== undefined && this.#connections.size >= max) {
+    const max = this.#options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+    if (this.#connections.size >= max) {
       this.#stats.label('_unknown').accepted++;
       this.#stats.fail('_unknown', 'max_connections');
       accepted.destroy();
@@ -210,6 +239,7 @@ export class PicopProxy {
       routes: this.routes,
       stats: this.#stats,
       log: this.#log,
+      outgoing: this.#outgoing,
       onEnd: (c) => {
         this.#connections.delete(c);
         this.#onConnectionEnd?.();
@@ -217,6 +247,22 @@ export class PicopProxy {
     });
     this.#connections.add(connection);
   }
+}
+
+/** Most connections a proxy holds unless told otherwise (`maxConnections`). */
+export const DEFAULT_MAX_CONNECTIONS = 10_000;
+
+const LOOPBACK = /^(localhost|127\.\d+\.\d+\.\d+|::1|0\.0\.0\.0|::)$/i;
+
+/** Whether `host` (a destination's) is where a proxy listening on `listenHost` accepts. */
+function isOwnHost(host: string, listenHost: string): boolean {
+  const h = host.toLowerCase();
+  if (LOOPBACK.test(h) || h === listenHost.toLowerCase()) return true;
+  // Listening on every interface: each interface's address leads here.
+  if (listenHost !== '' && listenHost !== '0.0.0.0' && listenHost !== '::') return false;
+  return Object.values(networkInterfaces()).some((addresses) =>
+    (addresses ?? []).some((a) => a.address.toLowerCase() === h),
+  );
 }
 
 /**

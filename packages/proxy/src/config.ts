@@ -141,8 +141,8 @@ export const SETTINGS: readonly Setting[] = [
     env: 'PICOP_PROXY_MAX_CONNECTIONS',
     type: 'integer',
     min: 1,
-    help: 'most connections open at once; more are closed on accept',
-    default: 'unlimited',
+    help: 'most connections open at once; more are closed on accept (as maxconn)',
+    default: '10000',
   },
   {
     key: 'admin',

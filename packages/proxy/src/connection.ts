@@ -20,6 +20,8 @@ export interface ConnectionContext {
   routes: RouteTable;
   stats: ProxyStats;
   log: ProxyLogger | undefined;
+  /** `local>remote` of the proxy's own connections to destinations, to see a loop come back. */
+  outgoing: Set<string>;
   /** Called once, when the connection is over (refused, or both sides closed). */
   onEnd(connection: Connection): void;
 }
@@ -119,6 +121,15 @@ export class Connection {
     const { options: o, routes, stats: all, log } = this.#c;
     all.observeHeader((performance.now() - this.#started) / 1000);
     const client = this.client;
+    if (this.#c.outgoing.has(`${peer(client)}>${peer(client, 'local')}`)) {
+      // This proxy's own connection to a destination: a route leads back here.
+      all.label('_unknown').accepted++;
+      all.fail('_unknown', 'routing_loop');
+      log?.error({ peer: peer(client) }, 'routing loop: a route leads back to this proxy');
+      client.destroy();
+      this.#c.onEnd(this);
+      return false;
+    }
     const envId = fields?.get(o.fieldName ?? 'Env-Id');
     const routed = envId === undefined ? undefined : routes.get(envId);
     const target = routed ?? routes.default;
@@ -147,6 +158,7 @@ export class Connection {
     }
     stats.active++;
     const destination = formatAddress(target);
+    let outgoing: string | undefined;
     this.#relay = new Relay(client, {
       target,
       header,
@@ -156,9 +168,14 @@ export class Connection {
         if (direction === 'toClient') stats.bytesToClient += n;
         else stats.bytesToDestination += n;
       },
+      onConnect: (socket) => {
+        outgoing = `${peer(socket, 'local')}>${peer(socket)}`;
+        this.#c.outgoing.add(outgoing);
+      },
       onDestinationError: (err) =>
         log?.info({ envId, destination, code: err.code, err: err.message }, 'destination error'),
       onClose: (result) => {
+        if (outgoing !== undefined) this.#c.outgoing.delete(outgoing);
         stats.active--;
         if (result.failure !== undefined) all.fail(label, result.failure);
         if (result.failure === 'idle_timeout') {
@@ -185,6 +202,9 @@ function noHeaderError(bytesRead: number, timeoutMs: number): PicopError {
   );
 }
 
-function peer(socket: net.Socket): string {
-  return `${socket.remoteAddress}:${socket.remotePort}`;
+/** `address:port` of a socket's remote (or local) end, IPv4-mapped addresses as IPv4. */
+function peer(socket: net.Socket, end: 'remote' | 'local' = 'remote'): string {
+  const address = end === 'remote' ? socket.remoteAddress : socket.localAddress;
+  const port = end === 'remote' ? socket.remotePort : socket.localPort;
+  return `${address?.replace(/^::ffff:/, '')}:${port}`;
 }

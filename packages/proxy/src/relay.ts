@@ -32,6 +32,8 @@ export interface RelayOptions {
   onClose(result: RelayResult): void;
   /** A destination error, for the log. */
   onDestinationError(err: NodeJS.ErrnoException): void;
+  /** The connection to the destination is up. */
+  onConnect?(destination: net.Socket): void;
 }
 
 /**
@@ -91,6 +93,7 @@ export class Relay {
     destination.once('connect', () => {
       connected = true;
       clearTimeout(connectTimer);
+      o.onConnect?.(destination);
     });
     destination.on('error', (err: NodeJS.ErrnoException) => {
       this.#fail(

@@ -8,6 +8,11 @@ import { type Address, formatAddress, parseAddress } from './address.js';
 export class RouteTable {
   #routes = new Map<string, Address>();
   #default: Address | undefined;
+  /**
+   * Called with every destination before it is set (routes and default); throws to refuse it.
+   * A proxy refuses its own address here.
+   */
+  check: ((destination: Address, what: string) => void) | undefined;
 
   constructor(routes: Record<string, string | Address> = {}, defaultRoute?: string | Address) {
     for (const [envId, destination] of Object.entries(routes)) this.set(envId, destination);
@@ -28,7 +33,9 @@ export class RouteTable {
         `Route Env-Id ${JSON.stringify(envId)} ${problem}`,
       );
     }
-    const address = parseAddress(destination, `The destination of ${envId}`);
+    const what = `The destination of ${envId}`;
+    const address = parseAddress(destination, what);
+    this.check?.(address, what);
     this.#routes.set(envId, address);
     return address;
   }
@@ -39,7 +46,9 @@ export class RouteTable {
    * `ERR_PICOP_INVALID_ARG` and changes nothing on a bad entry.
    */
   replace(routes: Record<string, string | Address>): void {
-    const next = new RouteTable(routes);
+    const next = new RouteTable();
+    next.check = this.check;
+    for (const [envId, destination] of Object.entries(routes)) next.set(envId, destination);
     this.#routes = next.#routes;
   }
 
@@ -53,8 +62,16 @@ export class RouteTable {
 
   /** Sets the default route, or removes it with `undefined`. */
   setDefault(destination: string | Address | undefined): void {
-    this.#default =
+    const address =
       destination === undefined ? undefined : parseAddress(destination, 'The default route');
+    if (address !== undefined) this.check?.(address, 'The default route');
+    this.#default = address;
+  }
+
+  /** Every destination: the default route's first, then each route's, with what it is. */
+  *destinations(): IterableIterator<[what: string, destination: Address]> {
+    if (this.#default !== undefined) yield ['The default route', this.#default];
+    for (const [envId, address] of this.#routes) yield [`The destination of ${envId}`, address];
   }
 
   /** The routes as `{ envId: "host:port" }`. */
