@@ -39,12 +39,17 @@ describe('redis: a key prefix or a database per environment', () => {
     try {
       await inBoth((env) => redis.set('cart', env));
       await inBoth((env) => redis.hset('h', 'env', env));
-      expect(await direct.get(`${run}:feature-1:cart`)).toBe('feature-1');
+      expect(await direct.get(`${run}:picop-env:feature-1:cart`)).toBe('feature-1');
       expect(await direct.get(`${run}:cart`)).toBe('main');
-      expect(await direct.hget(`${run}:feature-1:h`, 'env')).toBe('feature-1');
+      expect(await direct.hget(`${run}:picop-env:feature-1:h`, 'env')).toBe('feature-1');
       // Reads see their own environment's value.
       expect(await inBoth(() => redis.get('cart'))).toEqual(['feature-1', 'main']);
-      await direct.del(`${run}:feature-1:cart`, `${run}:cart`, `${run}:feature-1:h`, `${run}:h`);
+      await direct.del(
+        `${run}:picop-env:feature-1:cart`,
+        `${run}:cart`,
+        `${run}:picop-env:feature-1:h`,
+        `${run}:h`,
+      );
     } finally {
       redis.disconnect();
     }
@@ -420,7 +425,7 @@ describe('mqtt: a topic prefix per environment', () => {
     const observer = await Observer.start(MQTT_PORT, '#');
     const options = {
       protocolVersion: 5 as const,
-      picop: { isolate: { topicPrefix: (envId: string) => `${run}/env/${envId}/` } },
+      picop: { isolate: { topicPrefix: (envId: string) => `${run}/${envId}/` } },
     };
     const client = await connectAsync(`mqtt://127.0.0.1:${MQTT_PORT}`, options);
     const handled: Array<[string, string, string | undefined]> = [];
@@ -438,13 +443,16 @@ describe('mqtt: a topic prefix per environment', () => {
       await withEnvId('feature-1', () =>
         client.publishAsync(`${run}/state`, 'kept', { qos: 1, retain: true }),
       );
-      // On the broker: feature-1's under its prefix, the baseline's as named.
-      const seen = await observer.take(`${run}/`, 4);
+      // On the broker: feature-1's under picop-env/ and its prefix, the baseline's as named.
+      const seen = [
+        ...(await observer.take(`picop-env/${run}/`, 3)),
+        ...(await observer.take(`${run}/`, 1)),
+      ];
       expect(seen.map((s) => [s.topic, s.payload]).sort()).toEqual([
-        [`${run}/env/feature-1/${run}/jobs`, 'job'],
-        [`${run}/env/feature-1/${run}/orders/new`, 'feature-1'],
-        [`${run}/env/feature-1/${run}/state`, 'kept'],
         [`${run}/orders/new`, 'main'],
+        [`picop-env/${run}/feature-1/${run}/jobs`, 'job'],
+        [`picop-env/${run}/feature-1/${run}/orders/new`, 'feature-1'],
+        [`picop-env/${run}/feature-1/${run}/state`, 'kept'],
       ]);
       while (handled.length < 3) await new Promise<void>((r) => (wake = r));
       expect(handled.sort()).toEqual([

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createGateway, type PicopGateway } from '@picop/gateway';
 import { createProxy, type PicopProxy } from '@picop/proxy';
+import { ISOLATED_KEYS } from '@picop/redis';
 import { Redis as IORedis } from 'ioredis';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
@@ -145,7 +146,7 @@ export async function runDemo({
     const redisAt = (env: string) => ({
       host: '127.0.0.1',
       port: redisPorts[env] ?? MAIN_REDIS.port,
-      ...(own(env) && { keyPrefix: `${env}:` }),
+      ...(own(env) && { keyPrefix: `${ISOLATED_KEYS}${env}:` }),
     });
     // The baseline's tables, and every instance's; isolated environments' databases, schemas and
     // tables are made by service B: the databases and schemas by its `isolate.create` callback.
@@ -338,7 +339,7 @@ export async function runDemo({
     }
     for (const [env, r] of redisClients) {
       // KEYS answers full names; DEL adds the client's prefix.
-      const prefix = own(env) ? `${env}:` : '';
+      const prefix = own(env) ? `${ISOLATED_KEYS}${env}:` : '';
       const keys = await r.keys(`${prefix}${run}:*`);
       if (keys.length > 0) await r.del(...keys.map((k) => k.slice(prefix.length)));
       r.disconnect();

@@ -46,17 +46,26 @@ export interface PicopMqttOptions extends PicopWrapperOptions, SelectiveOptions 
 }
 
 /**
- * Each environment's topics behind a prefix of its own on the one broker: its publishes,
- * subscriptions (shared ones too) and retained messages live under the prefix, and its listeners
- * see the topics without it. The baseline keeps the topics as they are.
+ * Each environment's topics behind a prefix of its own on the one broker, under `picop-env/`: its
+ * publishes, subscriptions (shared ones too) and retained messages live under the prefix, and its
+ * listeners see the topics without it. The baseline keeps the topics as they are, and may not
+ * name one under `picop-env/` (its wildcard subscriptions never deliver one).
  */
 export interface MqttIsolation {
   /**
-   * The prefix of an environment's topics (`env/feature-1/`), its Env-Id checked first (letters,
-   * digits, `_`, `-`); `undefined`: the baseline's topics.
+   * The prefix of an environment's topics after `picop-env/` (`feature-1/`: its topics are
+   * `picop-env/feature-1/...`), its Env-Id checked first (letters, digits, `_`, `-`);
+   * `undefined`: the baseline's topics.
    */
   topicPrefix: (envId: string) => string | undefined;
 }
+
+/** Where isolated environments' topics live: a namespace the baseline cannot name. */
+export const ISOLATED_TOPICS = 'picop-env/';
+
+/** Whether a topic (or filter, shared or not) is in the isolated environments' namespace. */
+const isIsolatedTopic = (topic: string) =>
+  topic.replace(/^\$share\/[^/]+\//, '').startsWith(ISOLATED_TOPICS);
 
 /** `topic` under `prefix`; a shared subscription keeps its `$share/<group>/` in front. */
 function prefixed(prefix: string, topic: string): string {
@@ -116,6 +125,7 @@ export class PicopMqttClient extends MqttClient {
   readonly #propagator: TextMapPropagator;
   readonly #v5: boolean;
   readonly #handles: ((envId: string | undefined) => boolean) | undefined;
+  readonly #isolating: boolean;
 
   /** `options` as {@link resolveOptions} returns them. */
   constructor(options: IClientOptions, picop: PicopMqttOptions) {
@@ -134,6 +144,7 @@ export class PicopMqttClient extends MqttClient {
       );
     }
     this.#handles = selectionOf(picop, ownEnvId, LABEL);
+    this.#isolating = picop.isolate !== undefined;
     const { maxConnections, ...poolOptions } = picop;
     // Environment connections: their own client id (a session per environment) and stores.
     const {
@@ -195,6 +206,8 @@ export class PicopMqttClient extends MqttClient {
   override emit(event: string | symbol, ...args: unknown[]): boolean {
     if (event !== 'message') return super.emit(event as 'end', ...(args as []));
     const [topic, payload, packet] = args as [string, Buffer, IPublishPacket];
+    // An environment's message reaching a baseline wildcard (`#`): never the baseline's.
+    if (this.#isolating && isIsolatedTopic(topic)) return false;
     return this.#deliver(this.#ownEnvId, true, topic, payload, packet);
   }
 
@@ -251,10 +264,18 @@ export class PicopMqttClient extends MqttClient {
     callback: ((err: Error) => void) | undefined,
     use: (client: MqttClient) => void,
     active: Context = context.active(),
+    topics: readonly string[] = [],
   ): this {
     let client: MqttClient;
     try {
       client = this.#connections.acquire(active);
+      const isolated = client === this && this.#isolating && topics.find(isIsolatedTopic);
+      if (isolated) {
+        throw new PicopError(
+          'ERR_PICOP_INVALID_ARG',
+          `${LABEL}: the baseline cannot use ${JSON.stringify(isolated)}: topics under ${JSON.stringify(ISOLATED_TOPICS)} are isolated environments'`,
+        );
+      }
     } catch (err) {
       if (callback === undefined) throw err;
       process.nextTick(callback, err);
@@ -298,6 +319,7 @@ export class PicopMqttClient extends MqttClient {
           );
       },
       active,
+      [topic],
     );
   }
 
@@ -319,14 +341,19 @@ export class PicopMqttClient extends MqttClient {
     callback?: ClientSubscribeCallback,
   ): MqttClient {
     if (typeof opts === 'function') [opts, callback] = [undefined, opts];
-    return this.#route(callback, (client) => {
-      const held = this.#topics.get(client) ?? new Set();
-      for (const topic of topicsOf(topicObject)) held.add(topic);
-      this.#topics.set(client, held);
-      if (client === this) super.subscribe(topicObject, opts, callback);
-      else
-        client.subscribe(prefixedTopics(this.#prefixes.get(client), topicObject), opts, callback);
-    });
+    return this.#route(
+      callback,
+      (client) => {
+        const held = this.#topics.get(client) ?? new Set();
+        for (const topic of topicsOf(topicObject)) held.add(topic);
+        this.#topics.set(client, held);
+        if (client === this) super.subscribe(topicObject, opts, callback);
+        else
+          client.subscribe(prefixedTopics(this.#prefixes.get(client), topicObject), opts, callback);
+      },
+      context.active(),
+      topicsOf(topicObject),
+    );
   }
 
   /**
@@ -414,10 +441,10 @@ function topicPrefixOf(isolate: MqttIsolation | undefined, envId: string): strin
   const prefix = isolate.topicPrefix(isolationName(envId));
   return prefix === undefined
     ? undefined
-    : storeName(prefix, envId, {
+    : `${ISOLATED_TOPICS}${storeName(prefix, envId, {
         kind: 'MQTT topic prefix',
         option: 'isolate.topicPrefix',
-        maxBytes: 65_535,
+        maxBytes: 65_535 - ISOLATED_TOPICS.length,
         forbidden: /[+#\u0000]/,
-      });
+      })}`;
 }

@@ -6,6 +6,7 @@ import { PicopMqttClient, type PicopMqttOptions } from './PicopMqttClient.js';
 export type { ClientOptions } from './options.js';
 export {
   contextOfPacket,
+  ISOLATED_TOPICS,
   type MqttIsolation,
   PicopMqttClient,
   type PicopMqttOptions,

@@ -1,10 +1,11 @@
 import { context, ROOT_CONTEXT } from '@opentelemetry/api';
+import { PicopError } from '@picop/codec';
 import { ContextPools } from '@picop/net-wrap';
 import { baseHeader, emitError, sendsHeader, splitOptions } from '@picop/net-wrap/internal';
 import { setEnvId } from '@picop/propagator';
 import { type Callback, type Command, Redis as IORedis, type RedisOptions } from 'ioredis';
 import type { RedisInternals } from './internal-types.js';
-import { isolated } from './isolate.js';
+import { isolated, isolatedKeys } from './isolate.js';
 import { checkOptions, connectorFor } from './PicopConnector.js';
 import type { PicopRedisClientOptions, PicopRedisOptions } from './types.js';
 
@@ -81,6 +82,8 @@ export class Redis extends IORedis {
   readonly #clientOptions: RedisOptions = {};
   readonly #scripts = new Map<string, Script>();
   readonly #builtins = new Set<string>();
+  // With key-prefix isolation: the environments' namespace, which the baseline may not name.
+  #isolatedKeys: string | undefined;
   // quit()/disconnect() by the user: until connect(), every call fails as ioredis's do.
   #ended = false;
 
@@ -111,6 +114,7 @@ export class Redis extends IORedis {
       ...resolved
     } = this.options as PicopRedisClientOptions;
     this.#clientOptions = resolved;
+    this.#isolatedKeys = isolatedKeys(picop.isolate, resolved.keyPrefix);
     this.#pools = new ContextPools<IORedis>({
       ...picop,
       max: picop.maxClients,
@@ -164,7 +168,12 @@ export class Redis extends IORedis {
         } catch (err) {
           return rejected(err, args);
         }
-        if (target === this) return own.apply(this, args);
+        if (target === this) {
+          const result = own.apply(this, args);
+          return name === 'pipeline' || name === 'multi'
+            ? (this as Redis).#guardPipeline(result)
+            : result;
+        }
         const method = (target as unknown as Record<string, Method>)[name] as Method;
         return method.apply(target, args);
       };
@@ -198,10 +207,49 @@ export class Redis extends IORedis {
     });
   }
 
-  /** Sends on this (baseline) connection, as ioredis's internal commands do. */
+  /**
+   * Sends on this (baseline) connection, as ioredis's internal commands do. With key-prefix
+   * isolation, a command naming a key in the environments' namespace fails instead.
+   */
   override sendCommand(command: Command, stream?: Parameters<IORedis['sendCommand']>[1]): unknown {
     withoutRouteFrames(command);
+    const refused = this.#isolatedKeyError(command);
+    if (refused !== undefined) {
+      command.reject(refused);
+      return command.promise;
+    }
     return super.sendCommand(command, stream);
+  }
+
+  /** With key-prefix isolation: the error of a baseline command naming an environment's key. */
+  #isolatedKeyError(command: Command): PicopError | undefined {
+    const namespace = #isolatedKeys in this ? this.#isolatedKeys : undefined;
+    if (namespace === undefined) return undefined;
+    const key = command
+      .getKeys()
+      .find((k) => (typeof k === 'string' ? k : k.toString('latin1')).startsWith(namespace));
+    if (key === undefined) return undefined;
+    return new PicopError(
+      'ERR_PICOP_INVALID_ARG',
+      `${LABEL}: the baseline cannot use ${JSON.stringify(String(key))}: keys under ${JSON.stringify(namespace)} are isolated environments'`,
+    );
+  }
+
+  /**
+   * A baseline pipeline or transaction whose commands naming an environment's key throw when
+   * queued: refused later, one missing reply would shift a transaction's results.
+   */
+  #guardPipeline(result: unknown): unknown {
+    if (this.#isolatedKeys === undefined) return result;
+    const pipeline = result as { sendCommand?: (command: Command) => unknown };
+    const send = pipeline.sendCommand;
+    if (typeof send !== 'function') return result;
+    pipeline.sendCommand = (command: Command) => {
+      const refused = this.#isolatedKeyError(command);
+      if (refused !== undefined) throw refused;
+      return send.call(pipeline, command);
+    };
+    return result;
   }
 
   /** Defines a Lua command on every environment's client, present and future. */

@@ -4,6 +4,21 @@ import type { RedisOptions } from 'ioredis';
 import type { RedisIsolation } from './types.js';
 
 /**
+ * Where isolated environments' keys live, after the client's own `keyPrefix`
+ * (`shop:picop-env:feature-1:cart`). The baseline cannot name a key there, so no key the baseline
+ * writes is an environment's.
+ */
+export const ISOLATED_KEYS = 'picop-env:';
+
+/** The namespace of isolated environments' keys for a client with `ownPrefix`, if it has one. */
+export function isolatedKeys(
+  isolate: RedisIsolation | undefined,
+  ownPrefix: string | undefined,
+): string | undefined {
+  return isolate?.keyPrefix === undefined ? undefined : `${ownPrefix ?? ''}${ISOLATED_KEYS}`;
+}
+
+/**
  * The client options of environment `envId` under `isolate`, the prefix after the client's own.
  * Throws `ERR_PICOP_INVALID_ARG` for an Env-Id that cannot be part of a key prefix, or a bad
  * database index.
@@ -18,7 +33,7 @@ export function isolated(
   const options: RedisOptions = {};
   if (isolate.keyPrefix !== undefined) {
     const prefix = isolate.keyPrefix === true ? `${name}:` : isolate.keyPrefix(name);
-    if (prefix !== undefined) options.keyPrefix = `${ownPrefix ?? ''}${prefix}`;
+    if (prefix !== undefined) options.keyPrefix = `${isolatedKeys(isolate, ownPrefix)}${prefix}`;
   }
   if (isolate.db !== undefined) {
     const db = isolate.db(name);

@@ -19,8 +19,9 @@ export interface PicopRedisOptions extends PicopWrapperOptions {
  */
 export interface RedisIsolation {
   /**
-   * `true`: keys of feature-1 get the prefix `feature-1:`, after the client's own `keyPrefix`
-   * (`shop:feature-1:cart`). A function names the prefix itself; `undefined`: the baseline's keys.
+   * `true`: keys of feature-1 get the prefix `picop-env:feature-1:`, after the client's own
+   * `keyPrefix` (`shop:picop-env:feature-1:cart`). A function names the part after `picop-env:`;
+   * `undefined`: the baseline's keys. The baseline cannot name a key under `picop-env:`.
    */
   keyPrefix?: true | ((envId: string) => string | undefined);
   /** The database index of an environment (`SELECT`); `undefined`: the baseline's. */
