@@ -103,6 +103,18 @@ class ResponseRelay implements Dispatcher.DispatchHandler {
   }
 }
 
+/** The answer to a request target that is neither origin- nor a usable absolute-form. */
+function badTarget(req: http.IncomingMessage): Resolved {
+  return {
+    failed: {
+      status: 400,
+      code: 'ERR_PICOP_BAD_REQUEST',
+      message: `Bad request target ${JSON.stringify(req.url)}`,
+    },
+    outcome: 'invalid',
+  };
+}
+
 interface Target {
   dispatcher: Dispatcher;
   origin: string;
@@ -111,6 +123,25 @@ interface Target {
 type Resolved =
   | { envId: string | undefined; target: Target }
   | { failed: { status: number; code: string; message: string }; outcome: string };
+
+/**
+ * The request's target in origin form (`/path?query`). An absolute-form target
+ * (`GET http://host/path`) names the host itself: RFC 9112, 3.2.2, says to use it and ignore
+ * `Host`, so `Host` is set from it before anything reads it. `undefined`: a target that cannot be.
+ */
+function originForm(req: http.IncomingMessage): string | undefined {
+  const target = req.url ?? '/';
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(target)) return target;
+  let url: URL;
+  try {
+    url = new URL(target);
+  } catch {
+    return undefined;
+  }
+  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.host === '') return undefined;
+  req.headers.host = url.host;
+  return `${url.pathname}${url.search}`;
+}
 
 /** The JSON body of every answer the gateway gives itself: `{"error":{"code","message"}}`. */
 function reply(res: http.ServerResponse, status: number, code: string, message: string): void {
@@ -318,7 +349,8 @@ export class PicopGateway {
 
   #forward(req: http.IncomingMessage, res: http.ServerResponse): void {
     const started = performance.now();
-    const resolved = this.#resolve(req);
+    const path = originForm(req);
+    const resolved = path === undefined ? badTarget(req) : this.#resolve(req);
     if ('failed' in resolved) {
       this.metrics.requests.inc({ outcome: resolved.outcome });
       const { status, code, message } = resolved.failed;
@@ -355,7 +387,7 @@ export class PicopGateway {
     target.dispatcher.dispatch(
       {
         origin,
-        path: req.url ?? '/',
+        path: path as string,
         method: (req.method ?? 'GET') as Dispatcher.HttpMethod,
         headers: this.#headers(req, envId),
         body: hasBody ? req : null,
@@ -372,12 +404,14 @@ export class PicopGateway {
         `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
       );
     };
-    const resolved = this.#resolve(req);
+    const path = originForm(req);
+    const resolved = path === undefined ? badTarget(req) : this.#resolve(req);
     if ('failed' in resolved) {
       this.metrics.requests.inc({ outcome: resolved.outcome });
       fail(resolved.failed.status, resolved.failed.code, resolved.failed.message);
       return;
     }
+    const protocol = String(req.headers.upgrade ?? 'websocket');
     const { envId, target } = resolved;
     this.#upgraded.add(socket);
     const release = this.#hold(envId);
@@ -390,10 +424,10 @@ export class PicopGateway {
     });
     const options: Dispatcher.UpgradeOptions & { origin: string } = {
       origin: target.origin,
-      path: req.url ?? '/',
+      path: path as string,
       method: req.method ?? 'GET',
       headers: this.#headers(req, envId),
-      protocol: String(req.headers.upgrade ?? 'websocket'),
+      protocol,
     };
     target.dispatcher.upgrade(options, (err, data) => {
       if (err !== null) {
@@ -401,8 +435,21 @@ export class PicopGateway {
         fail(...upstreamFailure(err), `Upstream ${target.origin}: ${err.message}`);
         return;
       }
-      this.metrics.requests.inc({ outcome: 'upgraded' });
       const upstream = data.socket;
+      // A 101 to a protocol the client did not ask for is not relayed: its bytes would be read
+      // as something else.
+      const agreed = String(data.headers.upgrade ?? '').toLowerCase();
+      if (agreed !== protocol.toLowerCase()) {
+        upstream.destroy();
+        this.metrics.requests.inc({ outcome: 'upstream_error' });
+        fail(
+          502,
+          'ERR_PICOP_UPSTREAM',
+          `Upstream ${target.origin} switched to ${JSON.stringify(agreed)}, not the ${JSON.stringify(protocol)} asked for`,
+        );
+        return;
+      }
+      this.metrics.requests.inc({ outcome: 'upgraded' });
       const lines = [`HTTP/1.1 101 Switching Protocols`];
       for (const [name, value] of Object.entries(data.headers)) {
         for (const v of Array.isArray(value) ? value : [value]) lines.push(`${name}: ${v}`);

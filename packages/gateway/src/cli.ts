@@ -2,7 +2,7 @@
 import http from 'node:http';
 import { join } from 'node:path';
 import { formatAddress } from '@picop/proxy';
-import { startCommand, usage } from '@picop/proxy/internal';
+import { resolvesToLoopback, startCommand, usage } from '@picop/proxy/internal';
 import { pino } from 'pino';
 import { collectDefaultMetrics } from 'prom-client';
 import { loadGatewayConfig, SETTINGS } from './config.js';
@@ -54,6 +54,8 @@ async function main(): Promise<void> {
         });
   let adminAddress: string | undefined;
   if (adminServer !== undefined && typeof admin === 'object') {
+    // A name that does not resolve: exit 2 here, never an unhandled error at listen().
+    await resolvesToLoopback(admin.host, '--admin');
     await new Promise<void>((resolve) => adminServer.listen(admin.port, admin.host, resolve));
     const a = adminServer.address() as { address: string; port: number };
     adminAddress = formatAddress({ host: a.address, port: a.port });

@@ -108,6 +108,16 @@ export const SETTINGS: readonly Setting[] = [
     default: 'off',
   },
   {
+    key: 'cookieMaxAge',
+    flag: 'cookie-max-age',
+    env: 'PICOP_GATEWAY_COOKIE_MAX_AGE',
+    type: 'integer',
+    min: 1,
+    arg: 'SECONDS',
+    help: 'how long a signed cookie proves its Env-Id after signing',
+    default: '604800',
+  },
+  {
     key: 'maxPools',
     flag: 'max-pools',
     env: 'PICOP_GATEWAY_MAX_POOLS',

@@ -32,10 +32,16 @@ export interface SelectionOptions {
    */
   token?: string;
   /**
-   * Key of the HMAC-SHA256 that signs the `cookie` (its value: `ENV_ID.SIGNATURE`, from
-   * {@link signEnvId}). A valid signed cookie proves its own Env-Id. Off if unset.
+   * Key of the HMAC-SHA256 that signs the `cookie` (its value: `ENV_ID.ISSUED.SIGNATURE`, from
+   * {@link signEnvId}). A valid signed cookie no older than `cookieMaxAge` proves its own Env-Id.
+   * Off if unset.
    */
   cookieKey?: string;
+  /**
+   * How long a signed cookie proves its Env-Id after it was signed, in seconds.
+   * @default 604800 (7 days)
+   */
+  cookieMaxAge?: number;
 }
 
 /** What the gateway does with one request. */
@@ -54,17 +60,25 @@ export type Selection =
 /** The header a request proves the gateway's `token` with. */
 export const TOKEN_HEADER = 'picop-token';
 
-/** The value of a signed Env-Id cookie: `ENV_ID.SIGNATURE` (HMAC-SHA256, base64url). */
-export function signEnvId(envId: string, key: string): string {
+/**
+ * The value of a signed Env-Id cookie: `ENV_ID.ISSUED.SIGNATURE`, `ISSUED` the signing time in
+ * Unix seconds and the signature an HMAC-SHA256 (base64url) of `ENV_ID.ISSUED`. The gateway
+ * accepts it for `cookieMaxAge` seconds after `issuedAt`.
+ */
+export function signEnvId(envId: string, key: string, issuedAt: Date = new Date()): string {
   const problem = envIdProblem(envId);
   if (problem !== undefined) {
     throw new PicopError('ERR_PICOP_INVALID_ARG', `Env-Id ${JSON.stringify(envId)} ${problem}`);
   }
-  return `${envId}.${signature(envId, key)}`;
+  const signed = `${envId}.${Math.floor(issuedAt.getTime() / 1000)}`;
+  return `${signed}.${signature(signed, key)}`;
 }
 
-const signature = (envId: string, key: string) =>
-  createHmac('sha256', key).update(envId).digest('base64url');
+const signature = (signed: string, key: string) =>
+  createHmac('sha256', key).update(signed).digest('base64url');
+
+/** Seconds a signed cookie may be dated ahead of the gateway's clock (clocks drift). */
+const CLOCK_SKEW_SECONDS = 60;
 
 /** `*` globs as one anchored regular expression. */
 function allowPattern(patterns: readonly string[]): RegExp {
@@ -110,6 +124,7 @@ export class EnvIdSelector {
   readonly #allow: RegExp;
   readonly #token: string | undefined;
   readonly #cookieKey: string | undefined;
+  readonly #cookieMaxAge: number;
 
   constructor(options: SelectionOptions = {}) {
     this.#header = (options.header ?? 'env-id').toLowerCase();
@@ -119,6 +134,13 @@ export class EnvIdSelector {
     this.#allow = allowPattern(options.allow ?? ['*']);
     this.#token = options.token || undefined;
     this.#cookieKey = options.cookieKey || undefined;
+    this.#cookieMaxAge = options.cookieMaxAge ?? 604_800;
+    if (!(this.#cookieMaxAge > 0)) {
+      throw new PicopError(
+        'ERR_PICOP_INVALID_ARG',
+        `\`cookieMaxAge\` must be a number of seconds > 0, got ${this.#cookieMaxAge}`,
+      );
+    }
   }
 
   /** Whether a request must prove a secret to leave the baseline. */
@@ -186,9 +208,15 @@ export class EnvIdSelector {
     // A cookie that cannot hold an Env-Id is none: the browser's requests go to the baseline.
     if (envIdProblem(value) !== undefined) return undefined;
     if (this.#cookieKey === undefined) return { envId: value, signed: false };
-    const dot = value.lastIndexOf('.');
-    const envId = dot < 0 ? value : value.slice(0, dot);
-    const signed = dot > 0 && equalSecret(value.slice(dot + 1), signature(envId, this.#cookieKey));
+    // ENV_ID.ISSUED.SIGNATURE; an Env-Id may hold dots itself.
+    const match = /^(.+)\.(\d{1,12})\.([A-Za-z0-9_-]+)$/.exec(value);
+    if (match === null) return { envId: value, signed: false };
+    const [, envId = '', issued = '', mac = ''] = match;
+    const age = Date.now() / 1000 - Number(issued);
+    const signed =
+      equalSecret(mac, signature(`${envId}.${issued}`, this.#cookieKey)) &&
+      age <= this.#cookieMaxAge &&
+      age >= -CLOCK_SKEW_SECONDS;
     return { envId, signed };
   }
 
@@ -220,7 +248,9 @@ export function forwardedHeaders(
   const out: Record<string, string | string[]> = {};
   const hopByHop = hopByHopOf(headers);
   for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined || hopByHop.has(name) || name === TOKEN_HEADER) continue;
+    // `Expect` was answered here (Node's server sends the 100); the body follows as a stream.
+    if (value === undefined || hopByHop.has(name) || name === TOKEN_HEADER || name === 'expect')
+      continue;
     if (name === envIdHeader || name === 'env-id') continue;
     if (name === 'baggage') {
       const kept = withoutBaggageKey(value, DEFAULT_BAGGAGE_KEY);

@@ -124,7 +124,12 @@ interface Reply {
 
 async function handle(proxy: PicopProxy, req: http.IncomingMessage): Promise<Reply> {
   const url = new URL(req.url ?? '/', 'http://admin');
-  const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
+  let parts: string[];
+  try {
+    parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
+  } catch {
+    throw new HttpError(400, 'ERR_BAD_REQUEST', `Bad percent-encoding in ${url.pathname}`);
+  }
   const method = req.method ?? 'GET';
   if (parts[0] === 'admin') return handleReference(proxy, req, method, parts.slice(1));
   const [resource, envId, extra] = parts;

@@ -2,14 +2,14 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PicopError } from '@picop/codec';
-import { formatAddress } from '@picop/routes';
+import { type Address, formatAddress } from '@picop/routes';
 import { type Logger, pino } from 'pino';
 import { collectDefaultMetrics } from 'prom-client';
 import { createAdminServer } from './admin.js';
 import { loadConfig, USAGE } from './config.js';
 import { registerWithController } from './controller.js';
 import { createProxy } from './PicopProxy.js';
-import { readSecret, startCommand } from './settings.js';
+import { readSecret, resolvesToLoopback, startCommand } from './settings.js';
 
 async function main(): Promise<void> {
   const config = startCommand(
@@ -37,16 +37,16 @@ async function main(): Promise<void> {
     process.env,
     '--admin-token-file',
   );
-  if (
-    admin !== undefined &&
-    typeof admin === 'object' &&
-    token === undefined &&
-    !adminInsecure &&
-    !isLoopback(admin.host)
-  ) {
+  // Resolved, not read: `127.example.com` is checked for where it leads, and a name that does not
+  // resolve stops the start here (exit 2) rather than at listen().
+  const adminLoopback =
+    admin !== undefined && typeof admin === 'object'
+      ? await resolvesToLoopback(admin.host, '--admin')
+      : true;
+  if (admin !== undefined && token === undefined && !adminInsecure && !adminLoopback) {
     throw new PicopError(
       'ERR_PICOP_INVALID_ARG',
-      `--admin ${formatAddress(admin)} is reachable from other hosts, and whoever reaches it can reroute any environment: give --admin-token-file (or PICOP_PROXY_ADMIN_TOKEN), or --admin-insecure`,
+      `--admin ${formatAddress(admin as Address)} is reachable from other hosts, and whoever reaches it can reroute any environment: give --admin-token-file (or PICOP_PROXY_ADMIN_TOKEN), or --admin-insecure`,
     );
   }
   if ((adminTlsCert === undefined) !== (adminTlsKey === undefined)) {
@@ -113,10 +113,6 @@ async function main(): Promise<void> {
   };
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
-}
-
-function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || host.startsWith('127.');
 }
 
 function readFile(file: string, flag: string): Buffer {

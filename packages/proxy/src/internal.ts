@@ -3,4 +3,11 @@
 
 export { equalSecret } from './admin.js';
 export type { Setting, SettingValues } from './settings.js';
-export { loadSettings, markdownTable, readSecret, startCommand, usage } from './settings.js';
+export {
+  loadSettings,
+  markdownTable,
+  readSecret,
+  resolvesToLoopback,
+  startCommand,
+  usage,
+} from './settings.js';

@@ -1,6 +1,7 @@
 // One table of a command's settings: each once, with its flag, environment variable, config-file
 // key, type, default and help line. `--help`, the README's table and validation come from it.
 
+import { lookup } from 'node:dns/promises';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { PicopError } from '@picop/codec';
@@ -297,4 +298,22 @@ export function startCommand<T>(
     return undefined;
   }
   return config;
+}
+
+/**
+ * Whether every address `host` resolves to is a loopback one (127.0.0.0/8, ::1): what an admin
+ * address is checked with, so that `127.attacker.example` is seen for what it resolves to. A name
+ * that does not resolve is `ERR_PICOP_INVALID_ARG`, naming `flag`.
+ */
+export async function resolvesToLoopback(host: string, flag: string): Promise<boolean> {
+  let addresses: Array<{ address: string }>;
+  try {
+    addresses = await lookup(host, { all: true });
+  } catch (err) {
+    throw bad(`${flag}: cannot resolve ${JSON.stringify(host)}: ${(err as Error).message}`);
+  }
+  return (
+    addresses.length > 0 &&
+    addresses.every(({ address }) => /^(::ffff:)?127\./.test(address) || address === '::1')
+  );
 }
