@@ -403,9 +403,9 @@ describe('a worker’s own Env-Id (picop.envId) with routes and isolation', () =
       await routed.set(`${run}:worker`, 'x');
       await isolated.set(`${run}:worker`, 'y');
       expect(await direct.get(`${run}:worker`)).toBe('x');
-      expect(await main.get(`feature-1:${run}:worker`)).toBe('y');
+      expect(await main.get(`picop-env:feature-1:${run}:worker`)).toBe('y');
       expect(await main.exists(`${run}:worker`)).toBe(0);
-      await main.del(`feature-1:${run}:worker`);
+      await main.del(`picop-env:feature-1:${run}:worker`);
     } finally {
       for (const c of [routed, isolated, direct, main]) c.disconnect();
       await second.stop();

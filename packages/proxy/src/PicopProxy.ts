@@ -78,6 +78,14 @@ export interface ProxyOptions {
    */
   maxConnections?: number;
   /**
+   * When a route changes (flag reload, routes file, admin API, controller), a relayed connection
+   * whose route is no longer its destination is closed once no byte has gone either way for this
+   * long, in ms, the destination's the last (a reply delivered, no request pending); its client
+   * reconnects and takes the new route. Never cut in the middle of an exchange.
+   * @default 100
+   */
+  rerouteQuietMs?: number;
+  /**
    * prom-client registry for the proxy's metrics (`picop_proxy_*`).
    * @default a registry of the proxy's own
    */
@@ -137,6 +145,10 @@ export class PicopProxy {
       (socket) => this.#accept(socket),
     );
     this.routes.check = (destination, what) => this.#refuseSelf(destination, what);
+    const quietMs = options.rerouteQuietMs ?? 100;
+    this.routes.onChange = () => {
+      for (const connection of this.#connections) connection.rerouted(quietMs);
+    };
     for (const [what, destination] of this.routes.destinations()) {
       this.#refuseSelf(destination, what);
     }

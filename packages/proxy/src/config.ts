@@ -136,6 +136,16 @@ export const SETTINGS: readonly Setting[] = [
     default: '0',
   },
   {
+    key: 'rerouteQuietMs',
+    flag: 'reroute-quiet',
+    env: 'PICOP_PROXY_REROUTE_QUIET',
+    type: 'integer',
+    min: 1,
+    arg: 'MS',
+    help: 'after a route change, close its connections once quiet this long (they reconnect)',
+    default: '100',
+  },
+  {
     key: 'maxConnections',
     flag: 'max-connections',
     env: 'PICOP_PROXY_MAX_CONNECTIONS',

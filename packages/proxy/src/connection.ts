@@ -7,7 +7,7 @@ import {
   isPicopError,
   PicopError,
 } from '@picop/codec';
-import type { RouteTable } from '@picop/routes';
+import type { Address, RouteTable } from '@picop/routes';
 import { formatAddress } from '@picop/routes';
 import type { ProxyLogger, ProxyOptions } from './PicopProxy.js';
 import type { ProxyStats } from './ProxyStats.js';
@@ -37,6 +37,12 @@ export class Connection {
   #reader: HeaderReader | undefined;
   #headerTimer: NodeJS.Timeout | undefined;
   #relay: Relay | undefined;
+  // Where it was routed (Env-Id, destination), and when bytes last went which way.
+  #envId: string | undefined;
+  #target: Address | undefined;
+  #lastActivity = 0;
+  #lastFromClient = false;
+  #retireTimer: NodeJS.Timeout | undefined;
 
   constructor(accepted: net.Socket, c: ConnectionContext) {
     this.#c = c;
@@ -78,8 +84,39 @@ export class Connection {
 
   /** Closes both sides now (the end of a drain's grace). */
   destroy(): void {
+    clearTimeout(this.#retireTimer);
     this.client.destroy();
     this.#relay?.destroy();
+  }
+
+  /**
+   * The routes changed: if this connection's route is no longer where it is relayed, it is closed
+   * once quiet (no byte either way for `quietMs`, the destination's the last), never in the middle
+   * of an exchange; the client reconnects and takes the new route.
+   */
+  rerouted(quietMs: number): void {
+    const relay = this.#relay;
+    if (relay === undefined || this.#target === undefined || this.#retireTimer !== undefined) {
+      return;
+    }
+    const { routes } = this.#c;
+    const now = (this.#envId === undefined ? undefined : routes.get(this.#envId)) ?? routes.default;
+    if (now !== undefined && now.host === this.#target.host && now.port === this.#target.port) {
+      return;
+    }
+    const check = () => {
+      const quiet = performance.now() - this.#lastActivity;
+      if (quiet >= quietMs && !this.#lastFromClient) {
+        this.#c.log?.info(
+          { envId: this.#envId, from: formatAddress(this.#target as Address) },
+          'route changed: quiet connection closed, its client reconnects to the new route',
+        );
+        relay.destroy('rerouted');
+        return;
+      }
+      this.#retireTimer = setTimeout(check, Math.max(1, quietMs - quiet));
+    };
+    check();
   }
 
   /** A chunk of the header phase; false pauses reading the client. */
@@ -157,6 +194,9 @@ export class Connection {
       }
     }
     stats.active++;
+    this.#envId = envId;
+    this.#target = target;
+    this.#lastActivity = performance.now();
     const destination = formatAddress(target);
     let outgoing: string | undefined;
     this.#relay = new Relay(client, {
@@ -165,6 +205,8 @@ export class Connection {
       connectTimeoutMs: o.connectTimeoutMs ?? 5000,
       idleTimeoutMs: o.idleTimeoutMs ?? 0,
       onBytes: (direction, n) => {
+        this.#lastActivity = performance.now();
+        this.#lastFromClient = direction === 'toDestination';
         if (direction === 'toClient') stats.bytesToClient += n;
         else stats.bytesToDestination += n;
       },
@@ -175,6 +217,7 @@ export class Connection {
       onDestinationError: (err) =>
         log?.info({ envId, destination, code: err.code, err: err.message }, 'destination error'),
       onClose: (result) => {
+        clearTimeout(this.#retireTimer);
         if (outgoing !== undefined) this.#c.outgoing.delete(outgoing);
         stats.active--;
         if (result.failure !== undefined) all.fail(label, result.failure);

@@ -15,6 +15,8 @@ export interface RelayResult {
     | 'destination_error'
     | 'client_error'
     | 'idle_timeout'
+    /** Closed, quiet, after its route changed: the client reconnects to the new route. */
+    | 'rerouted'
     | undefined;
 }
 
@@ -143,8 +145,9 @@ export class Relay {
     this.destination.end();
   }
 
-  /** Closes both sides now. */
-  destroy(): void {
+  /** Closes both sides now; `failure`, if given, is how the relay ended. */
+  destroy(failure?: NonNullable<RelayResult['failure']>): void {
+    if (failure !== undefined) this.#fail(failure);
     this.#client.destroy();
     this.destination.destroy();
   }

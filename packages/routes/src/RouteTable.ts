@@ -13,6 +13,8 @@ export class RouteTable {
    * A proxy refuses its own address here.
    */
   check: ((destination: Address, what: string) => void) | undefined;
+  /** Called after every change (a route set, replaced or deleted, the default route set). */
+  onChange: (() => void) | undefined;
 
   constructor(routes: Record<string, string | Address> = {}, defaultRoute?: string | Address) {
     for (const [envId, destination] of Object.entries(routes)) this.set(envId, destination);
@@ -37,6 +39,7 @@ export class RouteTable {
     const address = parseAddress(destination, what);
     this.check?.(address, what);
     this.#routes.set(envId, address);
+    this.onChange?.();
     return address;
   }
 
@@ -50,10 +53,13 @@ export class RouteTable {
     next.check = this.check;
     for (const [envId, destination] of Object.entries(routes)) next.set(envId, destination);
     this.#routes = next.#routes;
+    this.onChange?.();
   }
 
   delete(envId: string): boolean {
-    return this.#routes.delete(envId);
+    const deleted = this.#routes.delete(envId);
+    if (deleted) this.onChange?.();
+    return deleted;
   }
 
   get default(): Address | undefined {
@@ -66,6 +72,7 @@ export class RouteTable {
       destination === undefined ? undefined : parseAddress(destination, 'The default route');
     if (address !== undefined) this.check?.(address, 'The default route');
     this.#default = address;
+    this.onChange?.();
   }
 
   /** Every destination: the default route's first, then each route's, with what it is. */
