@@ -194,7 +194,10 @@ export function loadGatewayConfig(
   argv: readonly string[],
   env: NodeJS.ProcessEnv = process.env,
 ): (GatewayConfig & Pick<GatewayOptions, 'token' | 'cookieKey'>) | 'help' | 'version' {
-  const values = loadSettings(SETTINGS, argv, env);
+  const values = loadSettings(SETTINGS, argv, env, [
+    'PICOP_GATEWAY_TOKEN',
+    'PICOP_GATEWAY_COOKIE_KEY',
+  ]);
   if (typeof values === 'string') return values;
   const config = values as unknown as GatewayConfig;
   if (config.upstream === undefined && config.routes === undefined) {

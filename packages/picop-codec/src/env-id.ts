@@ -20,8 +20,24 @@ export function envIdProblem(value: unknown): string | undefined {
   for (let i = 0; i < value.length; i++) {
     const c = value.charCodeAt(i);
     if (c < 0x21 || c > 0x7e) {
-      return `has character ${c.toString(16).padStart(2, '0')} (hex) at index ${i}; only visible ASCII is allowed`;
+      return `has ${describeChar(value.codePointAt(i) as number)} at index ${i}: an Env-Id is 1 to ${MAX_ENV_ID_LENGTH} visible ASCII characters (letters, digits, punctuation such as "-", "_", "."), with no space, control or non-ASCII character`;
     }
   }
   return undefined;
+}
+
+const NAMED: Record<number, string> = {
+  9: 'a tab',
+  10: 'a line feed',
+  13: 'a carriage return',
+  32: 'a space',
+  127: 'a DEL',
+};
+
+/** A character for a person: `a space`, `"é" (U+00E9)`, `a control character (U+0000)`. */
+function describeChar(code: number): string {
+  const hex = `U+${code.toString(16).toUpperCase().padStart(4, '0')}`;
+  if (NAMED[code] !== undefined) return `${NAMED[code]} (${hex})`;
+  if (code < 0x20) return `a control character (${hex})`;
+  return `${JSON.stringify(String.fromCodePoint(code))} (${hex})`;
 }

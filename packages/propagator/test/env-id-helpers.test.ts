@@ -82,9 +82,11 @@ describe('Env-Id helpers', () => {
 
     it('envIdProblem() explains what is wrong', () => {
       expect(envIdProblem('feature-1')).toBeUndefined();
-      expect(envIdProblem('a\nb')).toBe(
-        'has character 0a (hex) at index 1; only visible ASCII is allowed',
+      expect(envIdProblem('a\nb')).toMatch(
+        /^has a line feed \(U\+000A\) at index 1: an Env-Id is 1 to 4089 visible ASCII characters/,
       );
+      expect(envIdProblem('feature 1')).toMatch(/^has a space \(U\+0020\) at index 7/);
+      expect(envIdProblem('caf\u00e9')).toMatch(/^has "\u00e9" \(U\+00E9\) at index 3/);
       expect(envIdProblem(3)).toBe('is a number, not a string');
     });
 

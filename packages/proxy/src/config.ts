@@ -254,7 +254,10 @@ export function loadConfig(
   argv: string[],
   env: NodeJS.ProcessEnv = process.env,
 ): ProxyConfig | 'help' | 'version' {
-  const values = loadSettings(SETTINGS, argv, env);
+  const values = loadSettings(SETTINGS, argv, env, [
+    'PICOP_PROXY_ADMIN_TOKEN',
+    'PICOP_PROXY_RELAY',
+  ]);
   if (typeof values === 'string') return values;
   const { listen, defaultRoute, admin, header, dialect, ...rest } = values as Record<
     string,

@@ -11,6 +11,7 @@ import type { Address, RouteTable } from '@picop/routes';
 import { formatAddress } from '@picop/routes';
 import type { ProxyLogger, ProxyOptions } from './PicopProxy.js';
 import type { ProxyStats } from './ProxyStats.js';
+import { plainClientOf } from './plain-client.js';
 import { readAccepted } from './read-path.js';
 import { KEEP_ALIVE_INITIAL_DELAY_MS, Relay } from './relay.js';
 
@@ -43,6 +44,7 @@ export class Connection {
   #lastActivity = 0;
   #lastFromClient = false;
   #retireTimer: NodeJS.Timeout | undefined;
+  #firstBytes: Buffer | undefined;
 
   constructor(accepted: net.Socket, c: ConnectionContext) {
     this.#c = c;
@@ -122,6 +124,7 @@ export class Connection {
   /** A chunk of the header phase; false pauses reading the client. */
   #header(chunk: Buffer): boolean {
     if (this.#reader === undefined) return false;
+    if (this.#reader.bytesRead === 0) this.#firstBytes = Buffer.from(chunk.subarray(0, 16));
     try {
       const decided = this.#reader.push(chunk);
       return decided === undefined || this.#route(decided);
@@ -140,9 +143,20 @@ export class Connection {
       : 'client_error';
     this.#c.stats.label('_unknown').accepted++;
     this.#c.stats.fail('_unknown', reason);
+    const plain =
+      reason === 'signature' || reason === 'version'
+        ? plainClientOf(this.#firstBytes ?? Buffer.alloc(0))
+        : undefined;
     this.#c.log?.info(
-      { peer: peer(this.client), reason, err: (err as Error).message },
-      'header refused',
+      {
+        peer: peer(this.client),
+        reason,
+        err: (err as Error).message,
+        ...(plain !== undefined && {
+          hint: `this looks like ${plain} without PiCoP: wrap it with @picop/* (or route it through picop-gateway), or start this proxy with --header optional to send plain clients to the default route`,
+        }),
+      },
+      plain === undefined ? 'header refused' : `header refused: ${plain} without PiCoP`,
     );
     this.client.destroy();
     this.#c.onEnd(this);
@@ -214,8 +228,12 @@ export class Connection {
         outgoing = `${peer(socket, 'local')}>${peer(socket)}`;
         this.#c.outgoing.add(outgoing);
       },
+      // The client is closed at once; the log names the route that failed.
       onDestinationError: (err) =>
-        log?.info({ envId, destination, code: err.code, err: err.message }, 'destination error'),
+        log?.error(
+          { envId, destination, code: err.code, err: err.message },
+          `destination error: ${routed !== undefined ? `the route of ${envId}` : 'the default route'}, ${destination}: ${err.code ?? err.message}`,
+        ),
       onClose: (result) => {
         clearTimeout(this.#retireTimer);
         if (outgoing !== undefined) this.#c.outgoing.delete(outgoing);

@@ -94,13 +94,15 @@ function configVariable(settings: readonly Setting[]): string {
 /**
  * Reads the settings from flags, environment variables and the `--config` JSON file, in that
  * order of precedence. Returns `'help'` / `'version'` for those flags. Throws
- * `ERR_PICOP_INVALID_ARG` naming the flag, variable or key at fault; an unknown config-file key
- * names the closest valid one.
+ * `ERR_PICOP_INVALID_ARG` naming the flag, variable or key at fault; an unknown flag, config-file
+ * key or variable of the command's own prefix (`PICOP_PROXY_…`) names the closest valid one.
+ * `otherVariables`: the command's variables outside the table (its secrets).
  */
 export function loadSettings(
   settings: readonly Setting[],
   argv: readonly string[],
   env: NodeJS.ProcessEnv = process.env,
+  otherVariables: readonly string[] = [],
 ): SettingValues | 'help' | 'version' {
   const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = {
     config: { type: 'string' },
@@ -117,10 +119,16 @@ export function loadSettings(
   try {
     flags = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false }).values;
   } catch (err) {
-    throw bad(`${(err as Error).message} (see --help)`);
+    const unknown = /Unknown option '--([^']+)'/.exec((err as Error).message)?.[1];
+    const hint =
+      unknown === undefined
+        ? ''
+        : `; did you mean --${settings.find((s) => s.key === closest(unknown, settings))?.flag}?`;
+    throw bad(`${(err as Error).message}${hint} (see --help)`);
   }
   if (flags.help) return 'help';
   if (flags.version) return 'version';
+  checkVariables(settings, env, otherVariables);
 
   const file = (flags.config as string | undefined) ?? env[configVariable(settings)];
   const fromFile = file === undefined ? {} : readConfigFile(file, settings);
@@ -139,6 +147,32 @@ export function loadSettings(
     else if (s.required) throw bad(`--${s.flag} is required (see --help)`);
   }
   return values;
+}
+
+/**
+ * A variable of the command's own prefix that it does not read is a typo (`PICOP_PROXY_DEFUALT`):
+ * an error naming the closest one, as an unknown config-file key is, never ignored.
+ */
+function checkVariables(
+  settings: readonly Setting[],
+  env: NodeJS.ProcessEnv,
+  otherVariables: readonly string[],
+): void {
+  const prefix = `${configVariable(settings).replace(/CONFIG$/, '')}`;
+  const known = new Set([
+    ...settings.map((s) => s.env),
+    configVariable(settings),
+    ...otherVariables,
+  ]);
+  for (const name of Object.keys(env)) {
+    if (!name.startsWith(prefix) || known.has(name)) continue;
+    const asKey = name
+      .slice(prefix.length)
+      .toLowerCase()
+      .replace(/_(.)/g, (_, c) => c.toUpperCase());
+    const guess = settings.find((s) => s.key === closest(asKey, settings))?.env;
+    throw bad(`Unknown variable ${name}; did you mean ${guess}? (see --help)`);
+  }
 }
 
 function readConfigFile(file: string, settings: readonly Setting[]): Record<string, unknown> {

@@ -1,0 +1,108 @@
+// Wiring mistakes say what is wrong and how to fix it, in the user's terms: a plain client through
+// a proxy that requires the header, a misspelt variable or flag, a dead route, a bad Env-Id.
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { connect } from '@picop/net-wrap';
+import { envIdProblem } from '@picop/propagator';
+import { createProxy, type ProxyLogger } from '@picop/proxy';
+import { Redis as IORedis } from 'ioredis';
+import pg from 'pg';
+import { describe, expect, it } from 'vitest';
+import { freePort, REDIS_PORT } from './support/servers.js';
+
+const exec = promisify(execFile);
+
+/** A logger that keeps every line, whatever its level. */
+function keep() {
+  const lines: Array<Record<string, unknown> & { msg?: string }> = [];
+  const at = (obj: object, msg?: string) => lines.push({ ...obj, msg });
+  return { lines, logger: { debug: at, info: at, error: at } as ProxyLogger };
+}
+
+describe('mistakes explain themselves', () => {
+  it('a plain Redis or PostgreSQL client through a proxy that requires the header: the log names it', async () => {
+    const { lines, logger } = keep();
+    const proxy = createProxy({
+      listen: '127.0.0.1:0',
+      defaultRoute: `127.0.0.1:${REDIS_PORT}`,
+      logger,
+    });
+    const { port } = await proxy.listen();
+    try {
+      const plain = new IORedis({ port, maxRetriesPerRequest: 0, retryStrategy: () => null });
+      plain.on('error', () => {});
+      await plain.ping().catch(() => undefined);
+      plain.disconnect();
+      const client = new pg.Client({ host: '127.0.0.1', port, user: 'postgres' });
+      await client.connect().catch(() => undefined);
+      const refused = lines.filter((l) => String(l.msg).startsWith('header refused'));
+      expect(refused.map((l) => l.msg)).toEqual(
+        expect.arrayContaining([
+          'header refused: a Redis client (RESP) without PiCoP',
+          'header refused: a PostgreSQL client without PiCoP',
+        ]),
+      );
+      expect(String(refused[0]?.hint)).toMatch(/wrap it with @picop\/\*.*--header optional/);
+    } finally {
+      await proxy.close(10);
+    }
+  });
+
+  it('a route to a port where nothing listens: the client is closed at once, the log names the route', async () => {
+    const { lines, logger } = keep();
+    const dead = await freePort();
+    const proxy = createProxy({
+      listen: '127.0.0.1:0',
+      routes: { 'feature-1': `127.0.0.1:${dead}` },
+      logger,
+    });
+    const { port } = await proxy.listen();
+    try {
+      const socket = connect({ host: '127.0.0.1', port, fields: { 'Env-Id': 'feature-1' } });
+      await new Promise((resolve) => socket.on('close', resolve).resume());
+      expect(lines.map((l) => l.msg)).toContain(
+        `destination error: the route of feature-1, 127.0.0.1:${dead}: ECONNREFUSED`,
+      );
+    } finally {
+      await proxy.close(10);
+    }
+  });
+
+  it.each([
+    ['proxy', ['--listen', '127.0.0.1:0'], 'PICOP_PROXY_DEFUALT', 'PICOP_PROXY_DEFAULT'],
+    ['gateway', ['--listen', '127.0.0.1:0'], 'PICOP_GATEWAY_UPSTREM', 'PICOP_GATEWAY_UPSTREAM'],
+  ])('%s: a misspelt variable is exit 2, naming the closest', async (name, args, typo, meant) => {
+    const bin = fileURLToPath(new URL(`../packages/${name}/bin/picop-${name}.js`, import.meta.url));
+    const result = await exec(process.execPath, [bin, ...args], {
+      env: { ...process.env, [typo]: '127.0.0.1:1' },
+    }).then(
+      () => ({ code: 0, stderr: '' }),
+      (err: { code: number; stderr: string }) => err,
+    );
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain(`Unknown variable ${typo}; did you mean ${meant}?`);
+  });
+
+  it('a misspelt flag is exit 2, naming the closest', async () => {
+    const bin = fileURLToPath(new URL('../packages/proxy/bin/picop-proxy.js', import.meta.url));
+    const result = await exec(process.execPath, [
+      bin,
+      '--listen',
+      '127.0.0.1:0',
+      '--defualt',
+      '127.0.0.1:1',
+    ]).then(
+      () => ({ code: 0, stderr: '' }),
+      (err: { code: number; stderr: string }) => err,
+    );
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain("Unknown option '--defualt'; did you mean --default?");
+  });
+
+  it('an Env-Id error shows the offending character and the allowed form', () => {
+    expect(envIdProblem('feature 1')).toBe(
+      'has a space (U+0020) at index 7: an Env-Id is 1 to 4089 visible ASCII characters (letters, digits, punctuation such as "-", "_", "."), with no space, control or non-ASCII character',
+    );
+  });
+});
