@@ -1,8 +1,11 @@
 // Wiring mistakes say what is wrong and how to fix it, in the user's terms: a plain client through
 // a proxy that requires the header, a misspelt variable or flag, a dead route, a bad Env-Id.
 import { execFile } from 'node:child_process';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { createGateway } from '@picop/gateway';
 import { connect } from '@picop/net-wrap';
 import { envIdProblem } from '@picop/propagator';
 import { createProxy, type ProxyLogger } from '@picop/proxy';
@@ -98,6 +101,28 @@ describe('mistakes explain themselves', () => {
     );
     expect(result.code).toBe(2);
     expect(result.stderr).toContain("Unknown option '--defualt'; did you mean --default?");
+  });
+
+  it('picop-gateway in front of a service that does not read PiCoP: the log says so, once', async () => {
+    const service = http.createServer((_req, res) => res.end('never'));
+    await new Promise<void>((r) => service.listen(0, '127.0.0.1', r));
+    const warnings: string[] = [];
+    const gateway = createGateway({
+      listen: '127.0.0.1:0',
+      upstream: `127.0.0.1:${(service.address() as AddressInfo).port}`,
+      logger: { debug: () => {}, info: () => {}, warn: (_o, msg) => warnings.push(String(msg)) },
+    });
+    const { port } = await gateway.listen();
+    try {
+      for (let i = 0; i < 2; i++) {
+        expect((await fetch(`http://127.0.0.1:${port}/`)).status).toBe(400);
+      }
+      expect(warnings.filter((w) => w.includes('does not read PiCoP'))).toHaveLength(1);
+      expect(warnings[0]).toMatch(/point --upstream at its picop-proxy.*acceptPicop/);
+    } finally {
+      await gateway.close(10);
+      service.close();
+    }
   });
 
   it('an Env-Id error shows the offending character and the allowed form', () => {

@@ -64,6 +64,7 @@ class ResponseRelay implements Dispatcher.DispatchHandler {
   constructor(
     private readonly res: http.ServerResponse,
     private readonly fail: (err: Error) => void,
+    private readonly onResponse?: (statusCode: number, headers: http.IncomingHttpHeaders) => void,
   ) {}
 
   /** The client went away: stop the upstream request. */
@@ -85,6 +86,7 @@ class ResponseRelay implements Dispatcher.DispatchHandler {
   ): void {
     // 1xx: Node's server answers `Expect: 100-continue` itself.
     if (statusCode >= 200) this.res.writeHead(statusCode, responseHeaders(headers));
+    this.onResponse?.(statusCode, headers);
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
@@ -202,6 +204,8 @@ export class PicopGateway {
   #inFlight = 0;
   readonly #maxEnvRequests: number;
   readonly #inFlightByEnv = new Map<string, number>();
+  // Upstreams already reported as not reading PiCoP.
+  readonly #notPicop = new Set<string>();
   #closing: (() => void) | undefined;
 
   constructor(options: GatewayOptions) {
@@ -314,6 +318,24 @@ export class PicopGateway {
     }
   }
 
+  /**
+   * An HTTP server that does not read PiCoP takes the header for a bad request line and answers
+   * Node's bare `400` (`connection: close`, no body): said once per upstream, with the fix.
+   */
+  #checkPicopUpstream(origin: string, statusCode: number, headers: http.IncomingHttpHeaders): void {
+    if (statusCode !== 400 || this.#notPicop.has(origin)) return;
+    const bare =
+      String(headers.connection).toLowerCase() === 'close' &&
+      headers['content-type'] === undefined &&
+      (headers['content-length'] === undefined || headers['content-length'] === '0');
+    if (!bare) return;
+    this.#notPicop.add(origin);
+    this.#logger?.warn(
+      { upstream: origin },
+      `upstream ${origin} answered a bare 400, as an HTTP server that does not read PiCoP answers the header: point --upstream at its picop-proxy, or read the header in the service (acceptPicop from @picop/net-wrap)`,
+    );
+  }
+
   /** Counts a request of `envId` in flight until the returned function is called. */
   #hold(envId: string | undefined): () => void {
     if (envId === undefined) return () => {};
@@ -362,11 +384,15 @@ export class PicopGateway {
     const { origin } = target;
     this.#inFlight++;
     const release = this.#hold(envId);
-    const relay = new ResponseRelay(res, (err) => {
-      relay.outcome = 'upstream_error';
-      this.#logger?.warn({ envId, err: err.message, url: req.url }, 'upstream failed');
-      reply(res, ...upstreamFailure(err), `Upstream ${origin}: ${err.message}`);
-    });
+    const relay = new ResponseRelay(
+      res,
+      (err) => {
+        relay.outcome = 'upstream_error';
+        this.#logger?.warn({ envId, err: err.message, url: req.url }, 'upstream failed');
+        reply(res, ...upstreamFailure(err), `Upstream ${origin}: ${err.message}`);
+      },
+      (statusCode, headers) => this.#checkPicopUpstream(origin, statusCode, headers),
+    );
     res.on('close', () => {
       release();
       if (!res.writableFinished) relay.abort();
