@@ -7,7 +7,7 @@ import { type DemoMode, runDemo } from './demo';
 // and RabbitMQ, every package, one request per environment.
 describe("the paper's three environments", () => {
   it('routes every request as Table I says', async () => {
-    const result = await runDemo();
+    const result = await runDemo({ keep: true });
     try {
       expect(result.rows).toEqual(result.expected);
       expect(result.ok).toBe(true);
@@ -20,6 +20,16 @@ describe("the paper's three environments", () => {
       expect(answers.map(({ A, B, error }) => (error ? { error } : { A, B }))).toEqual(
         result.expected.map(({ A, B }) => ({ A, B })),
       );
+      // The read commands `--keep` prints show each store's rows and keys: feature-1's own MySQL
+      // holds feature-1's request, and only it.
+      const read = async (label: string) => {
+        const line = result.stores.find((s) => s.startsWith(label)) as string;
+        return (await promisify(exec)(line.slice(line.indexOf(': ') + 2))).stdout;
+      };
+      const f1 = await read('C[feature-1]');
+      expect(f1).toContain('-feature-1');
+      expect(f1).not.toContain('-feature-2');
+      expect(await read('Redis[feature-2]')).toContain('-feature-2');
     } finally {
       await result.stop();
     }

@@ -52,6 +52,8 @@ export interface DemoResult {
   ok: boolean;
   /** Curl commands to try while it runs (`keep`). */
   tryThis: string[];
+  /** Each store instance and a command that reads what the demo wrote there (`keep`). */
+  stores: string[];
   stop: () => Promise<void>;
 }
 
@@ -85,6 +87,8 @@ export function expectedTable(): DemoRow[] {
 export async function runDemo({
   log = (_: string) => {},
   mode = 'proxies' as DemoMode,
+  /** Leave the stores' rows and keys until `stop()`, to be read by hand. */
+  keep = false,
 } = {}): Promise<DemoResult> {
   const run = `picop-demo-${Date.now().toString(36)}`;
   const table = run.replace(/-/g, '_');
@@ -96,7 +100,9 @@ export async function runDemo({
     for (const c of children) c.kill('SIGTERM');
   };
   process.once('exit', killChildren);
+  let cleanup = async () => {};
   const stop = async () => {
+    await cleanup().catch(() => {});
     killChildren();
     await gateway?.close(200);
     await Promise.all(proxies.map((p) => p.close(200)));
@@ -108,7 +114,7 @@ export async function runDemo({
     const others = (list: string[]) => (isolate ? [] : list.filter((e) => e !== CONFIG.baseline));
     log(
       isolate
-        ? 'one MariaDB, one PostgreSQL and one Redis: a database / schema / key prefix per environment ...'
+        ? `one MariaDB, one PostgreSQL and one Redis: feature-1 and feature-2 get a database (test_<Env-Id>), a schema (env_<Env-Id>) and a key prefix (${ISOLATED_KEYS}<Env-Id>:) each, created by B on first use ...`
         : 'starting the data stores: C (MariaDB), PostgreSQL and Redis of the environments ...',
     );
     const mysqlPorts: Record<string, number> = { [CONFIG.baseline]: MAIN_MYSQL.port };
@@ -327,30 +333,52 @@ export async function runDemo({
         mqtt: await consumed(`mqtt:${id}`),
       });
     }
-    for (const [env, c] of mysqlConns) {
-      await c?.query(own(env) ? `DROP DATABASE \`test_${env}\`` : `DROP TABLE IF EXISTS ${table}`);
-      await c?.end();
-    }
-    for (const [env, c] of pgClients) {
-      await c.query(
-        own(env) ? `DROP SCHEMA IF EXISTS "env_${env}" CASCADE` : `DROP TABLE IF EXISTS ${table}`,
-      );
-      await c.end();
-    }
-    for (const [env, r] of redisClients) {
-      // KEYS answers full names; DEL adds the client's prefix.
-      const prefix = own(env) ? `${ISOLATED_KEYS}${env}:` : '';
-      const keys = await r.keys(`${prefix}${run}:*`);
-      if (keys.length > 0) await r.del(...keys.map((k) => k.slice(prefix.length)));
-      r.disconnect();
-    }
+    cleanup = async () => {
+      cleanup = async () => {};
+      for (const [env, c] of mysqlConns) {
+        await c?.query(
+          own(env) ? `DROP DATABASE \`test_${env}\`` : `DROP TABLE IF EXISTS ${table}`,
+        );
+        await c?.end();
+      }
+      for (const [env, c] of pgClients) {
+        await c.query(
+          own(env) ? `DROP SCHEMA IF EXISTS "env_${env}" CASCADE` : `DROP TABLE IF EXISTS ${table}`,
+        );
+        await c.end();
+      }
+      for (const [env, r] of redisClients) {
+        // KEYS answers full names; DEL adds the client's prefix.
+        const prefix = own(env) ? `${ISOLATED_KEYS}${env}:` : '';
+        const keys = await r.keys(`${prefix}${run}:*`);
+        if (keys.length > 0) await r.del(...keys.map((k) => k.slice(prefix.length)));
+        r.disconnect();
+      }
+    };
+    if (!keep) await cleanup();
+    const readBack = [
+      ...CONFIG.instances.mysql.map((env) => {
+        const at = mysqlAt(env);
+        return `C[${env}]${own(env) ? ` (database ${at.database} on C[${CONFIG.baseline}])` : ''}: mariadb -h 127.0.0.1 -P ${at.port} -u root ${at.database} -e 'SELECT * FROM ${table}'`;
+      }),
+      ...CONFIG.instances.postgres.map((env) => {
+        const at = pgAt(env);
+        const from = own(env) ? `"env_${env}".${table}` : table;
+        return `PG[${env}]${own(env) ? ` (schema env_${env} on PG[${CONFIG.baseline}])` : ''}: psql -h 127.0.0.1 -p ${at.port} -U postgres -c 'SELECT * FROM ${from}'`;
+      }),
+      ...CONFIG.instances.redis.map((env) => {
+        const at = redisAt(env);
+        const prefix = own(env) ? `${ISOLATED_KEYS}${env}:` : '';
+        return `Redis[${env}]${own(env) ? ` (key prefix ${prefix} on Redis[${CONFIG.baseline}])` : ''}: redis-cli -p ${at.port} --scan --pattern '${prefix}${run}:*'`;
+      }),
+    ];
 
     const expected = expectedTable();
     const ok = JSON.stringify(rows) === JSON.stringify(expected);
     const tryThis = CONFIG.requests.map(
       (env) => `curl -H 'Env-Id: ${env}' 'http://${edge}/order?id=try-${env}'`,
     );
-    return { rows, expected, ok, tryThis, stop };
+    return { rows, expected, ok, tryThis, stores: readBack, stop };
   } catch (err) {
     await stop();
     throw err;

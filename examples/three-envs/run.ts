@@ -41,7 +41,7 @@ function print(title: string, rows: DemoRow[]): void {
 }
 
 async function main(): Promise<void> {
-  const result = await runDemo({ log: (m) => process.stdout.write(`${m}\n`), mode });
+  const result = await runDemo({ log: (m) => process.stdout.write(`${m}\n`), mode, keep });
   let stopping = false;
   const stop = async (code: number) => {
     if (stopping) return;
@@ -52,6 +52,11 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => void stop(130));
   process.on('SIGTERM', () => void stop(143));
   print('What happened (read from each instance):', result.rows);
+  if (mode === 'isolate') {
+    process.stdout.write(
+      '\nOne server of each kind: C[feature-1] is the database test_feature-1 on the one MariaDB,\nPG[feature-1] the schema env_feature-1 on the one PostgreSQL, Redis[feature-2] the key prefix\npicop-env:feature-2: on the one Redis; the brackets name the environment, as in Table I.\n',
+    );
+  }
   if (!result.ok) {
     print("What the paper's Table I expects:", result.expected);
     process.stdout.write('\nMISMATCH: the routing above differs from Table I.\n');
@@ -62,7 +67,7 @@ async function main(): Promise<void> {
   }
   if (keep) {
     process.stdout.write(
-      `\nStill running (Ctrl-C stops everything). Try:\n${result.tryThis.map((t) => `  ${t}`).join('\n')}\n`,
+      `\nStill running (Ctrl-C stops everything). Try:\n${result.tryThis.map((t) => `  ${t}`).join('\n')}\n\nRead the stores (where each request's work landed):\n${result.stores.map((t) => `  ${t}`).join('\n')}\n`,
     );
     return;
   }
