@@ -14,6 +14,40 @@ function node(args: string[]): string {
   return execFileSync(process.execPath, args, { cwd: root, encoding: 'utf8' });
 }
 
+describe('the release', () => {
+  it('packs only what users need: the build, bin, README, LICENSE', () => {
+    const packed = JSON.parse(
+      execFileSync('npm', ['pack', '--dry-run', '--json', '--workspaces'], {
+        cwd: root,
+        encoding: 'utf8',
+      }),
+    ) as Array<{ name: string; files: Array<{ path: string }> }>;
+    expect(packed).toHaveLength(packages.length);
+    for (const { name, files } of packed) {
+      const tops = new Set(files.map((f) => f.path.split('/')[0]));
+      expect([...tops].sort(), name).toEqual(
+        expect.arrayContaining(['LICENSE', 'README.md', 'dist', 'package.json']),
+      );
+      for (const top of tops) {
+        expect(['LICENSE', 'README.md', 'dist', 'bin', 'package.json'], name).toContain(top);
+      }
+    }
+  });
+
+  it('has one version for every package, their links to each other included, and its changelog', () => {
+    const version = packages[0]?.pkg.version as string;
+    const names = new Set(packages.map(({ pkg }) => pkg.name as string));
+    for (const { pkg } of packages) {
+      expect(pkg.version, pkg.name).toBe(version);
+      expect(pkg.publishConfig, pkg.name).toEqual({ access: 'public' });
+      for (const [dep, range] of Object.entries(pkg.dependencies ?? {})) {
+        if (names.has(dep)) expect(range, `${pkg.name} -> ${dep}`).toBe(version);
+      }
+    }
+    expect(readFileSync(`${root}CHANGELOG.md`, 'utf8')).toMatch(new RegExp(`^## ${version}$`, 'm'));
+  });
+});
+
 describe('published packages', () => {
   for (const { dir, pkg } of packages) {
     describe(pkg.name, () => {
