@@ -6,13 +6,15 @@ import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { createGateway } from '@picop/gateway';
+import { createPool } from '@picop/mysql';
 import { connect } from '@picop/net-wrap';
+import { Pool } from '@picop/pg';
 import { envIdProblem } from '@picop/propagator';
 import { createProxy, type ProxyLogger } from '@picop/proxy';
 import { Redis as IORedis } from 'ioredis';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { freePort, REDIS_PORT } from './support/servers.js';
+import { freePort, MYSQL_PORT, PG_PORT, REDIS_PORT } from './support/servers.js';
 
 const exec = promisify(execFile);
 
@@ -122,6 +124,24 @@ describe('mistakes explain themselves', () => {
     } finally {
       await gateway.close(10);
       service.close();
+    }
+  });
+
+  it('@picop/mysql and @picop/pg pointed straight at their servers: ERR_PICOP_PEER_CLOSED, with the options', async () => {
+    const pool = createPool({ host: '127.0.0.1', port: MYSQL_PORT, user: 'root' });
+    const pgPool = new Pool({ host: '127.0.0.1', port: PG_PORT, user: 'postgres' });
+    try {
+      for (const query of [() => pool.query('SELECT 1'), () => pgPool.query('SELECT 1')]) {
+        await expect(query()).rejects.toMatchObject({
+          code: 'ERR_PICOP_PEER_CLOSED',
+          message: expect.stringMatching(
+            /picop-proxy in front of it.*picop\.routes.*picop\.isolate/,
+          ),
+        });
+      }
+    } finally {
+      await pool.end();
+      await pgPool.end();
     }
   });
 

@@ -3,6 +3,7 @@ import { PicopError } from '@picop/codec';
 import { ContextPools, connect } from '@picop/net-wrap';
 import {
   baseHeader,
+  explainRefusal,
   forwardEvents,
   isolationName,
   sendsHeader,
@@ -40,6 +41,14 @@ export function isolatedDatabase(isolate: MysqlIsolation, envId: string): string
       });
 }
 
+/**
+ * What MariaDB sends, after its greeting, to a connection that starts with what it takes for a
+ * PROXY protocol header from a host it does not trust (the PiCoP signature begins like one).
+ */
+function isProxyHeaderRefusal(first: Buffer): boolean {
+  return first.includes('Proxy header is not accepted');
+}
+
 /** Host and port mysql2 would connect to, from the config or its `uri`. */
 function addressOf(config: PicopConnectionOptions): { host: string; port: number } {
   if (config.socketPath !== undefined) {
@@ -72,14 +81,19 @@ export function withHeaderStream<T extends PicopConnectionOptions>(
   return {
     ...mysqlConfig,
     // mysql2 calls this synchronously for every new connection, refills after errors included.
-    stream: () =>
-      connect({
+    stream: () => {
+      const socket = connect({
         host,
         port,
         header,
         keepAlive,
         keepAliveInitialDelay: config.keepAliveInitialDelay ?? 0,
-      }),
+      });
+      // MySQL's server speaks first: a hang-up before its greeting, or MariaDB's refusal of what
+      // it reads as a PROXY protocol header, means no picop-proxy is there.
+      explainRefusal(socket, header, LABEL, isProxyHeaderRefusal);
+      return socket;
+    },
   } as Omit<T, 'picop'>;
 }
 

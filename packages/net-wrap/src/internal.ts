@@ -7,6 +7,7 @@ export type { StoreNameRules } from './wrapper-options.js';
 export {
   baseHeader,
   emitError,
+  explainRefusal,
   fallbackEnvId,
   forwardEvents,
   isolationName,

@@ -1,4 +1,5 @@
 import type { EventEmitter } from 'node:events';
+import type { Socket } from 'node:net';
 import { type Context, context, ROOT_CONTEXT, type TextMapPropagator } from '@opentelemetry/api';
 import { type Dialect, PicopError } from '@picop/codec';
 import { envIdProblem, getEnvId, headerForContext, setEnvId } from '@picop/propagator';
@@ -270,4 +271,57 @@ export function picopOrigins(
     );
   }
   return typeof value === 'string' ? value.split(/[\s,]+/).filter(Boolean) : value;
+}
+
+const RESETS = new Set(['ECONNRESET', 'EPIPE']);
+
+/**
+ * For a client whose server answers what it sends: a socket whose peer hangs up right after the
+ * header, before a byte of answer (or whose first answer `refused` recognises as a refusal of the
+ * header), fails with `ERR_PICOP_PEER_CLOSED` naming the likely causes and the options, in place
+ * of the library's bare "connection lost". Call it before the library sees the socket.
+ */
+export function explainRefusal(
+  socket: Socket,
+  header: Buffer,
+  label: string,
+  refused?: (first: Buffer) => boolean,
+): void {
+  if (header.length === 0) return;
+  const emit = socket.emit;
+  const pass = (self: Socket, event: string | symbol, args: unknown[]): boolean =>
+    Reflect.apply(emit, self, [event, ...args]) as boolean;
+  let peer = 'the server';
+  const explained = (what: string) =>
+    new PicopError(
+      'ERR_PICOP_PEER_CLOSED',
+      `${label}: ${peer} ${what}. Either it is the server itself, which does not read PiCoP: point the client at the picop-proxy in front of it, or reach the server directly with \`picop.routes\` or \`picop.isolate\` (or \`picop: false\`); or it is a picop-proxy that could not reach this environment's destination: its log names the route`,
+    );
+  // The first answer tells: looked at until a refusal shows, or for its first kilobyte (a server
+  // that speaks first may send its refusal after its greeting).
+  let seen = 0;
+  socket.emit = function (this: Socket, event: string | symbol, ...args: unknown[]): boolean {
+    if (event === 'connect') peer = `${socket.remoteAddress}:${socket.remotePort}`;
+    if (event === 'data') {
+      const chunk = args[0] as Buffer;
+      seen += chunk.length;
+      if (refused?.(chunk)) {
+        socket.emit = emit;
+        return pass(this, 'error', [explained('refused the PiCoP header')]);
+      }
+      if (refused === undefined || seen >= 1024) socket.emit = emit;
+      return pass(this, event, args);
+    }
+    const reset = event === 'error' && RESETS.has((args[0] as { code?: string })?.code ?? '');
+    if ((event === 'end' || reset) && seen === 0) {
+      socket.emit = emit;
+      const error = explained('hung up on the PiCoP header without answering');
+      if (event === 'end') {
+        socket.destroy(error);
+        return true;
+      }
+      return pass(this, 'error', [error]);
+    }
+    return pass(this, event, args);
+  } as Socket['emit'];
 }

@@ -3,6 +3,7 @@ import { context, ROOT_CONTEXT } from '@opentelemetry/api';
 import { ContextPools, headerOf, type PicopWrapperOptions } from '@picop/net-wrap';
 import {
   baseHeader,
+  explainRefusal,
   fallbackEnvId,
   forwardEvents,
   isolationName,
@@ -106,6 +107,8 @@ function streamOf(header: Buffer): () => net.Socket {
   return () => {
     const socket = new net.Socket();
     if (header.length > 0) socket.once('connect', () => socket.write(header));
+    // PostgreSQL answers every startup message: an end before any byte is not its answer.
+    explainRefusal(socket, header, '@picop/pg');
     return socket;
   };
 }

@@ -11,7 +11,12 @@ export type PicopErrorCode =
   | 'ERR_PICOP_INVALID_STATE'
   | 'ERR_PICOP_TOO_MANY_CONTEXTS'
   /** A wrapped library's idiom or option that PiCoP cannot route (a WebSocket transport, say). */
-  | 'ERR_PICOP_UNSUPPORTED';
+  | 'ERR_PICOP_UNSUPPORTED'
+  /**
+   * The peer closed the connection right after its PiCoP header, before a byte of answer: a
+   * server that does not read PiCoP, or a proxy that could not reach the destination.
+   */
+  | 'ERR_PICOP_PEER_CLOSED';
 
 export interface PicopErrorOptions {
   /** Byte offset from the start of the header where the problem was found. */
