@@ -11,6 +11,7 @@ import { connect } from '@picop/net-wrap';
 import { Pool } from '@picop/pg';
 import { envIdProblem } from '@picop/propagator';
 import { createProxy, type ProxyLogger } from '@picop/proxy';
+import { Redis } from '@picop/redis';
 import { Redis as IORedis } from 'ioredis';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
@@ -142,6 +143,20 @@ describe('mistakes explain themselves', () => {
     } finally {
       await pool.end();
       await pgPool.end();
+    }
+  });
+
+  it('@picop/redis pointed straight at Redis: its commands fail with ERR_PICOP_PEER_CLOSED after connectTimeout, not hang', async () => {
+    const redis = new Redis({ host: '127.0.0.1', port: REDIS_PORT, connectTimeout: 500 });
+    redis.on('error', () => {});
+    try {
+      await expect(redis.get('x')).rejects.toMatchObject({
+        code: 'ERR_PICOP_PEER_CLOSED',
+        message: expect.stringMatching(/most likely Redis itself.*picop\.routes/),
+      });
+      expect(redis.status).toBe('end');
+    } finally {
+      redis.disconnect();
     }
   });
 

@@ -10,6 +10,8 @@ import { AbstractConnector, type RedisOptions } from 'ioredis';
 export function connectorFor(header: Buffer): NonNullable<RedisOptions['Connector']> {
   return class PicopConnector extends AbstractConnector {
     readonly #options: RedisOptions;
+    // Set once a server never answered the ready check after the header: Redis itself.
+    #notPicop: PicopError | undefined;
 
     constructor(options: unknown) {
       const o = options as RedisOptions;
@@ -27,13 +29,18 @@ export function connectorFor(header: Buffer): NonNullable<RedisOptions['Connecto
             reject(new Error('Connection is closed.'));
             return;
           }
+          // ioredis fails every queued command with this and stops reconnecting.
+          if (this.#notPicop !== undefined) {
+            reject(this.#notPicop);
+            return;
+          }
+          const address = {
+            host: o.host ?? 'localhost',
+            port: o.port ?? 6379,
+            family: o.family,
+            header,
+          };
           try {
-            const address = {
-              host: o.host ?? 'localhost',
-              port: o.port ?? 6379,
-              family: o.family,
-              header,
-            };
             this.stream = o.tls ? connectTls({ ...o.tls, ...address }) : connect(address);
           } catch (err) {
             reject(err);
@@ -42,9 +49,34 @@ export function connectorFor(header: Buffer): NonNullable<RedisOptions['Connecto
           this.stream.once('error', (err: Error) => {
             this.firstError = err;
           });
+          if (header.length > 0 && o.enableReadyCheck !== false && !o.tls) {
+            this.#watchReadyCheck(this.stream as Socket, address, o.connectTimeout ?? 10_000);
+          }
           resolve(this.stream as Socket);
         });
       });
+    }
+
+    /**
+     * Redis itself reads the header as an unfinished inline command (its NUL byte) and answers
+     * nothing, so the ready check's INFO waits forever; a picop-proxy relays the answer at once.
+     * No byte within `timeoutMs` of connecting: Redis itself, said once, with the options.
+     */
+    #watchReadyCheck(socket: Socket, address: { host: string; port: number }, timeoutMs: number) {
+      let timer: NodeJS.Timeout | undefined;
+      const stop = () => clearTimeout(timer);
+      socket.once('connect', () => {
+        timer = setTimeout(() => {
+          if (socket.bytesRead > 0) return;
+          this.#notPicop = new PicopError(
+            'ERR_PICOP_PEER_CLOSED',
+            `@picop/redis: ${address.host}:${address.port} answered nothing within ${timeoutMs} ms (connectTimeout) of its PiCoP header: it is most likely Redis itself, which reads the header as an unfinished command, not a picop-proxy. Point the client at the picop-proxy in front of Redis, or reach Redis directly with \`picop.routes\` or \`picop.isolate\` (or \`picop: false\`)`,
+          );
+          socket.destroy(this.#notPicop);
+        }, timeoutMs);
+      });
+      socket.once('data', stop);
+      socket.once('close', stop);
     }
   };
 }
