@@ -1,10 +1,7 @@
 // Wiring mistakes say what is wrong and how to fix it, in the user's terms: a plain client through
 // a proxy that requires the header, a misspelt variable or flag, a dead route, a bad Env-Id.
-import { execFile } from 'node:child_process';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { createGateway } from '@picop/gateway';
 import { createPool } from '@picop/mysql';
 import { connect } from '@picop/net-wrap';
@@ -15,9 +12,8 @@ import { Redis } from '@picop/redis';
 import { Redis as IORedis } from 'ioredis';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
+import { runCommand } from './support/commands.js';
 import { freePort, MYSQL_PORT, PG_PORT, REDIS_PORT } from './support/servers.js';
-
-const exec = promisify(execFile);
 
 /** A logger that keeps every line, whatever its level. */
 function keep() {
@@ -76,32 +72,24 @@ describe('mistakes explain themselves', () => {
   });
 
   it.each([
-    ['proxy', ['--listen', '127.0.0.1:0'], 'PICOP_PROXY_DEFUALT', 'PICOP_PROXY_DEFAULT'],
-    ['gateway', ['--listen', '127.0.0.1:0'], 'PICOP_GATEWAY_UPSTREM', 'PICOP_GATEWAY_UPSTREAM'],
-  ])('%s: a misspelt variable is exit 2, naming the closest', async (name, args, typo, meant) => {
-    const bin = fileURLToPath(new URL(`../packages/${name}/bin/picop-${name}.js`, import.meta.url));
-    const result = await exec(process.execPath, [bin, ...args], {
-      env: { ...process.env, [typo]: '127.0.0.1:1' },
-    }).then(
-      () => ({ code: 0, stderr: '' }),
-      (err: { code: number; stderr: string }) => err,
-    );
-    expect(result.code).toBe(2);
-    expect(result.stderr).toContain(`Unknown variable ${typo}; did you mean ${meant}?`);
-  });
+    ['proxy', 'PICOP_PROXY_DEFUALT', 'PICOP_PROXY_DEFAULT'],
+    ['gateway', 'PICOP_GATEWAY_UPSTREM', 'PICOP_GATEWAY_UPSTREAM'],
+  ] as const)(
+    '%s: a misspelt variable is exit 2, naming the closest',
+    async (name, typo, meant) => {
+      const result = await runCommand(name, ['--listen', '127.0.0.1:0'], { [typo]: '127.0.0.1:1' });
+      expect(result.code).toBe(2);
+      expect(result.stderr).toContain(`Unknown variable ${typo}; did you mean ${meant}?`);
+    },
+  );
 
   it('a misspelt flag is exit 2, naming the closest', async () => {
-    const bin = fileURLToPath(new URL('../packages/proxy/bin/picop-proxy.js', import.meta.url));
-    const result = await exec(process.execPath, [
-      bin,
+    const result = await runCommand('proxy', [
       '--listen',
       '127.0.0.1:0',
       '--defualt',
       '127.0.0.1:1',
-    ]).then(
-      () => ({ code: 0, stderr: '' }),
-      (err: { code: number; stderr: string }) => err,
-    );
+    ]);
     expect(result.code).toBe(2);
     expect(result.stderr).toContain("Unknown option '--defualt'; did you mean --default?");
   });

@@ -8,7 +8,6 @@ import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { createGateway, type PicopGateway, signEnvId } from '@picop/gateway';
 import { acceptPicop } from '@picop/net-wrap';
@@ -16,6 +15,7 @@ import { getEnvId } from '@picop/propagator';
 import { createAdminServer, createProxy } from '@picop/proxy';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCommand } from '../support/commands.js';
 import { useContextManager } from '../support/otel-and-tls.js';
 import { listen } from './helpers.js';
 
@@ -181,20 +181,12 @@ describe('admin APIs', () => {
   it.each([
     ['proxy', ['--listen', '127.0.0.1:0', '--default', '127.0.0.1:1']],
     ['gateway', ['--listen', '127.0.0.1:0', '--upstream', '127.0.0.1:1']],
-  ])('%s: an --admin name that does not resolve stops the start, exit 2', async (name, args) => {
-    const bin = fileURLToPath(
-      new URL(`../../packages/${name}/bin/picop-${name}.js`, import.meta.url),
-    );
-    const result = await exec(process.execPath, [
-      bin,
-      ...args,
-      '--admin',
-      '127.no-such-host.invalid:9',
-    ]).then(
-      () => ({ code: 0, stderr: '' }),
-      (err: { code: number; stderr: string }) => err,
-    );
-    expect(result.code).toBe(2);
-    expect(result.stderr).toContain('cannot resolve');
-  });
+  ] as const)(
+    '%s: an --admin name that does not resolve stops the start, exit 2',
+    async (name, args) => {
+      const result = await runCommand(name, [...args, '--admin', '127.no-such-host.invalid:9']);
+      expect(result.code).toBe(2);
+      expect(result.stderr).toContain('cannot resolve');
+    },
+  );
 });

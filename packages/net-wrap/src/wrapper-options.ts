@@ -298,24 +298,52 @@ export function explainRefusal(
       `${label}: ${peer} ${what}. Either it is the server itself, which does not read PiCoP: point the client at the picop-proxy in front of it, or reach the server directly with \`picop.routes\` or \`picop.isolate\` (or \`picop: false\`); or it is a picop-proxy that could not reach this environment's destination: its log names the route`,
     );
   // The first answer tells: looked at until a refusal shows, or for its first kilobyte (a server
-  // that speaks first may send its refusal after its greeting).
-  let seen = 0;
+  // that speaks first sends its greeting, then its refusal, possibly in pieces).
+  let received = Buffer.alloc(0);
+  let watching = true;
+  const write = socket.write;
+  const done = () => {
+    watching = false;
+    socket.emit = emit;
+    socket.write = write;
+  };
+  const hungUp = () =>
+    explained(
+      received.length === 0
+        ? 'hung up on the PiCoP header without answering'
+        : 'hung up right after its greeting, before the login (as a server that refuses the PiCoP header does)',
+    );
+  // A library may learn of the hang-up from a write's callback rather than an 'error' event.
+  socket.write = function (this: Socket, ...args: unknown[]): boolean {
+    const last = args.length - 1;
+    const callback = args[last];
+    if (typeof callback === 'function') {
+      args[last] = (err?: Error & { code?: string }) =>
+        callback(
+          err !== undefined && err !== null && watching && RESETS.has(err.code ?? '')
+            ? hungUp()
+            : err,
+        );
+    }
+    return Reflect.apply(write, this, args) as boolean;
+  } as Socket['write'];
   socket.emit = function (this: Socket, event: string | symbol, ...args: unknown[]): boolean {
     if (event === 'connect') peer = `${socket.remoteAddress}:${socket.remotePort}`;
     if (event === 'data') {
-      const chunk = args[0] as Buffer;
-      seen += chunk.length;
-      if (refused?.(chunk)) {
-        socket.emit = emit;
+      received = Buffer.concat([received, args[0] as Buffer]);
+      if (refused?.(received)) {
+        done();
         return pass(this, 'error', [explained('refused the PiCoP header')]);
       }
-      if (refused === undefined || seen >= 1024) socket.emit = emit;
+      if (refused === undefined || received.length >= 1024) done();
       return pass(this, event, args);
     }
     const reset = event === 'error' && RESETS.has((args[0] as { code?: string })?.code ?? '');
-    if ((event === 'end' || reset) && seen === 0) {
-      socket.emit = emit;
-      const error = explained('hung up on the PiCoP header without answering');
+    if (event === 'end' || reset) {
+      done();
+      // Nothing, or (a server that speaks first) its greeting alone: the reset may have lost
+      // its refusal.
+      const error = hungUp();
       if (event === 'end') {
         socket.destroy(error);
         return true;
