@@ -6,14 +6,17 @@ import { createGateway } from '@picop/gateway';
 import { createPool } from '@picop/mysql';
 import { connect } from '@picop/net-wrap';
 import { Pool } from '@picop/pg';
-import { envIdProblem } from '@picop/propagator';
+import { envIdProblem, withEnvId } from '@picop/propagator';
 import { createProxy, type ProxyLogger } from '@picop/proxy';
 import { Redis } from '@picop/redis';
 import { Redis as IORedis } from 'ioredis';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { runCommand } from './support/commands.js';
+import { useContextManager } from './support/otel-and-tls.js';
 import { freePort, MYSQL_PORT, PG_PORT, REDIS_PORT } from './support/servers.js';
+
+useContextManager();
 
 /** A logger that keeps every line, whatever its level. */
 function keep() {
@@ -145,6 +148,25 @@ describe('mistakes explain themselves', () => {
       expect(redis.status).toBe('end');
     } finally {
       redis.disconnect();
+    }
+  });
+
+  it('PostgreSQL schema isolation without the schema: the error names the environment, the schema and isolate.create', async () => {
+    const pool = new Pool({
+      host: '127.0.0.1',
+      port: PG_PORT,
+      user: 'postgres',
+      picop: { isolate: { schema: (envId) => `missing_${envId}` } },
+    });
+    try {
+      await expect(
+        withEnvId('feature-1', () => pool.query('CREATE TABLE t (a int)')),
+      ).rejects.toMatchObject({
+        code: '3F000',
+        message: expect.stringMatching(/feature-1.*"missing_feature-1".*isolate\.create/),
+      });
+    } finally {
+      await pool.end();
     }
   });
 

@@ -116,6 +116,20 @@ function streamOf(header: Buffer): () => net.Socket {
 const EVENTS = ['connect', 'acquire', 'release', 'remove', 'error'];
 
 /**
+ * PostgreSQL's errors when an isolated environment's schema is missing (3F000: no schema to
+ * create in; 42P01: no such relation on its search_path) say neither the environment nor the
+ * option: the hint says both, on the error node-postgres hands to the query (read before it).
+ */
+function hintIsolation(client: pg.PoolClient, envId: string, schema: string): void {
+  const connection = (client as unknown as { connection: import('node:events').EventEmitter })
+    .connection;
+  connection.prependListener('errorMessage', (msg: { code?: string; message: string }) => {
+    if (msg.code !== '3F000' && msg.code !== '42P01') return;
+    msg.message += ` (picop: ${envId}'s connections use the schema "${schema}" (isolate.schema); if it or its tables do not exist yet, create them, or give isolate.create, which runs once before the environment's first query)`;
+  });
+}
+
+/**
  * node-postgres's `Pool`, with one pool per environment. This object is the pool of work without
  * an Env-Id (or with `picop.envId`); `connect()`, `query()` (text, config objects, named
  * statements) and everything built on them take a client from the pool of the environment
@@ -150,6 +164,10 @@ export class Pool extends pg.Pool {
           stream: streamOf(header),
         });
         forwardEvents(pool, this, EVENTS, envId, '@picop/pg');
+        const schema = environment(envId)?.schema;
+        if (envId !== undefined && schema !== undefined) {
+          pool.on('connect', (client) => hintIsolation(client, envId, schema));
+        }
         return pool;
       },
       destroy: (pool) => pool.end(),
