@@ -129,21 +129,25 @@ export class PicopMqttClient extends MqttClient {
 
   /** `options` as {@link resolveOptions} returns them. */
   constructor(options: IClientOptions, picop: PicopMqttOptions) {
+    // Checked before mqtt.js's constructor connects: a bad option opens nothing.
     const ownEnvId = fallbackEnvId(picop.envId);
     const ownContext = withFallbackEnvId(ownEnvId, ROOT_CONTEXT);
-    super(streamOf(options, baseHeader(picop), ownContext), { ...options });
-    // As mqtt.js's connect(): an error without listeners is not thrown (it reconnects).
-    this.on('error', () => {});
-    this.#ownEnvId = ownEnvId;
-    this.#propagator = picop.propagator ?? defaultConnectionPropagator;
-    this.#v5 = options.protocolVersion === 5;
-    if (picop.selective && !this.#v5) {
+    const v5 = options.protocolVersion === 5;
+    if (picop.selective && !v5) {
       throw new PicopError(
         'ERR_PICOP_INVALID_ARG',
         `${LABEL}: \`selective\` needs \`protocolVersion: 5\`: MQTT 3.1.1 messages cannot carry an Env-Id`,
       );
     }
-    this.#handles = selectionOf(picop, ownEnvId, LABEL);
+    const handles = selectionOf(picop, ownEnvId, LABEL);
+    const header = baseHeader(picop);
+    super(streamOf(options, header, ownContext), { ...options });
+    // As mqtt.js's connect(): an error without listeners is not thrown (it reconnects).
+    this.on('error', () => {});
+    this.#ownEnvId = ownEnvId;
+    this.#propagator = picop.propagator ?? defaultConnectionPropagator;
+    this.#v5 = v5;
+    this.#handles = handles;
     this.#isolating = picop.isolate !== undefined;
     const { maxConnections, ...poolOptions } = picop;
     // Environment connections: their own client id (a session per environment) and stores.
@@ -154,44 +158,50 @@ export class PicopMqttClient extends MqttClient {
       messageIdProvider: _ids,
       ...shared
     } = options;
-    this.#connections = new ContextPools<MqttClient>({
-      ...poolOptions,
-      max: maxConnections,
-      base: this,
-      header: sendsHeader(picop),
-      create: ({ header, envId, route }) => {
-        const ctx = envId === undefined ? ROOT_CONTEXT : setEnvId(ROOT_CONTEXT, envId);
-        // Proxyless: this environment's broker, not `servers`.
-        const own = route
-          ? {
-              ...shared,
-              host: route.host,
-              hostname: route.host,
-              port: route.port,
-              servers: undefined,
-            }
-          : shared;
-        const prefix = envId === undefined ? undefined : topicPrefixOf(picop.isolate, envId);
-        const client = new MqttClient(streamOf(own, header, ctx), {
-          ...shared,
-          ...(clientId && { clientId: `${clientId}/${envId}` }),
-        });
-        if (prefix !== undefined) this.#prefixes.set(client, prefix);
-        client.on('error', (err) => emitError(this, LABEL, err, envId));
-        client.on('message', (topic, payload, packet) => {
-          // The environment's listeners see its topics as it named them.
-          const name =
-            prefix !== undefined && topic.startsWith(prefix) ? topic.slice(prefix.length) : topic;
-          this.#deliver(envId, false, name, payload, packet);
-        });
-        return client;
-      },
-      destroy: (client) => client.endAsync(),
-      isIdle: (client) =>
-        (this.#topics.get(client)?.size ?? 0) === 0 &&
-        client.queue.length === 0 &&
-        Object.keys(client.outgoing).length === 0,
-    });
+    // mqtt.js is connecting: a failure from here ends it before throwing.
+    try {
+      this.#connections = new ContextPools<MqttClient>({
+        ...poolOptions,
+        max: maxConnections,
+        base: this,
+        header: sendsHeader(picop),
+        create: ({ header, envId, route }) => {
+          const ctx = envId === undefined ? ROOT_CONTEXT : setEnvId(ROOT_CONTEXT, envId);
+          // Proxyless: this environment's broker, not `servers`.
+          const own = route
+            ? {
+                ...shared,
+                host: route.host,
+                hostname: route.host,
+                port: route.port,
+                servers: undefined,
+              }
+            : shared;
+          const prefix = envId === undefined ? undefined : topicPrefixOf(picop.isolate, envId);
+          const client = new MqttClient(streamOf(own, header, ctx), {
+            ...shared,
+            ...(clientId && { clientId: `${clientId}/${envId}` }),
+          });
+          if (prefix !== undefined) this.#prefixes.set(client, prefix);
+          client.on('error', (err) => emitError(this, LABEL, err, envId));
+          client.on('message', (topic, payload, packet) => {
+            // The environment's listeners see its topics as it named them.
+            const name =
+              prefix !== undefined && topic.startsWith(prefix) ? topic.slice(prefix.length) : topic;
+            this.#deliver(envId, false, name, payload, packet);
+          });
+          return client;
+        },
+        destroy: (client) => client.endAsync(),
+        isIdle: (client) =>
+          (this.#topics.get(client)?.size ?? 0) === 0 &&
+          client.queue.length === 0 &&
+          Object.keys(client.outgoing).length === 0,
+      });
+    } catch (err) {
+      super.end(true);
+      throw err;
+    }
   }
 
   /** Number of environments with a connection of their own now (not counting this one). */

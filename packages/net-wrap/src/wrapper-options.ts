@@ -174,17 +174,19 @@ interface ErrorEmitter {
 
 /**
  * What every wrapper does with an error of an environment's client: emit it on the wrapper with
- * the Env-Id appended when the wrapper has `'error'` listeners; else report it on stderr, as
- * ioredis does, and never throw (one environment's connection does not crash the process).
+ * the library's own arguments (`rest`: node-postgres's client) and the Env-Id after them, when the
+ * wrapper has `'error'` listeners; else report it on stderr, as ioredis does, and never throw (one
+ * environment's connection does not crash the process).
  */
 export function emitError(
   wrapper: ErrorEmitter,
   label: string,
   err: unknown,
   envId: string | undefined,
+  rest: readonly unknown[] = [],
 ): void {
   if (wrapper.listenerCount('error') > 0) {
-    wrapper.emit('error', err, envId);
+    wrapper.emit('error', err, ...rest, envId);
     return;
   }
   console.error(`[${label}] Unhandled error event (Env-Id ${envId ?? 'none'}):`, err);
@@ -203,7 +205,7 @@ export function forwardEvents(
 ): void {
   for (const event of events) {
     client.on(event, (...args: unknown[]) => {
-      if (event === 'error') emitError(wrapper, label, args[0], envId);
+      if (event === 'error') emitError(wrapper, label, args[0], envId, args.slice(1));
       else wrapper.emit(event, ...args, envId);
     });
   }

@@ -186,6 +186,31 @@ export class Pool extends pg.Pool {
     return this.#pools?.size ?? 0;
   }
 
+  // node-postgres's counters (getters on its prototype; its types call them properties), over
+  // every environment's pool and this one's: a health check or a metrics exporter sees all the
+  // clients this object holds. Set here, not declared, so that their types stay node-postgres's.
+  static {
+    for (const name of ['totalCount', 'idleCount', 'waitingCount', 'expiredCount'] as const) {
+      let proto: object | null = pg.Pool.prototype;
+      let own: (() => unknown) | undefined;
+      while (proto !== null && own === undefined) {
+        own = Object.getOwnPropertyDescriptor(proto, name)?.get;
+        proto = Object.getPrototypeOf(proto);
+      }
+      if (own === undefined) continue;
+      Object.defineProperty(Pool.prototype, name, {
+        get(this: Pool): number {
+          let total = own.call(this) as number;
+          // node-postgres may read a counter before this class's fields exist.
+          if (!(#pools in this) || this.#pools === undefined) return total;
+          for (const pool of this.#pools.values()) total += own.call(pool) as number;
+          return total;
+        },
+        configurable: true,
+      });
+    }
+  }
+
   override connect(): Promise<pg.PoolClient>;
   override connect(
     callback: (

@@ -102,41 +102,42 @@ export class Redis extends IORedis {
     const own = enabled ? { ...options, Connector: connectorFor(baseHeader(picop)) } : options;
     super(...((index < 0 ? [...args, own] : args.with(index, own)) as []));
     if (!enabled) return;
+    // ioredis has started to connect: a failure from here closes it before the socket opens.
     try {
       checkOptions({ path: this.options.path });
+      const {
+        picop: _picop,
+        Connector: _connector,
+        ...resolved
+      } = this.options as PicopRedisClientOptions;
+      this.#clientOptions = resolved;
+      this.#isolatedKeys = isolatedKeys(picop.isolate, resolved.keyPrefix);
+      this.#pools = new ContextPools<IORedis>({
+        ...picop,
+        max: picop.maxClients,
+        base: this,
+        header: sendsHeader(picop),
+        create: ({ header, envId, route }) =>
+          this.#createClient(header, envId, {
+            ...(route && { host: route.host, port: route.port }),
+            ...(envId !== undefined && isolated(picop.isolate, envId, resolved.keyPrefix)),
+          }),
+        destroy: (client) =>
+          client.quit().then(
+            () => undefined,
+            () => client.disconnect(),
+          ),
+        isIdle: (client) => {
+          const c = client as unknown as RedisInternals;
+          return (
+            !c.condition?.subscriber && c.commandQueue.length === 0 && c.offlineQueue.length === 0
+          );
+        },
+      });
     } catch (err) {
       super.disconnect();
       throw err;
     }
-    const {
-      picop: _picop,
-      Connector: _connector,
-      ...resolved
-    } = this.options as PicopRedisClientOptions;
-    this.#clientOptions = resolved;
-    this.#isolatedKeys = isolatedKeys(picop.isolate, resolved.keyPrefix);
-    this.#pools = new ContextPools<IORedis>({
-      ...picop,
-      max: picop.maxClients,
-      base: this,
-      header: sendsHeader(picop),
-      create: ({ header, envId, route }) =>
-        this.#createClient(header, envId, {
-          ...(route && { host: route.host, port: route.port }),
-          ...(envId !== undefined && isolated(picop.isolate, envId, resolved.keyPrefix)),
-        }),
-      destroy: (client) =>
-        client.quit().then(
-          () => undefined,
-          () => client.disconnect(),
-        ),
-      isIdle: (client) => {
-        const c = client as unknown as RedisInternals;
-        return (
-          !c.condition?.subscriber && c.commandQueue.length === 0 && c.offlineQueue.length === 0
-        );
-      },
-    });
   }
 
   /**
