@@ -17,10 +17,14 @@ export type ClientOptions<P> = IClientOptions & { picop?: P | false };
 export function resolveOptions(url: string | undefined, options: IClientOptions): IClientOptions {
   let resolved: IClientOptions = { ...options };
   if (url !== undefined && url !== '') {
+    // mqtt.js's own check, with its message ('127.0.0.1:1883' is no URL of a broker).
+    if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) throw new Error('Missing protocol');
     const parsed = new URL(url);
+    const host = parsed.hostname.replace(/^\[(.*)\]$/, '$1');
     const fromUrl: IClientOptions = {
-      protocol: parsed.protocol.replace(/:$/, '') as IClientOptions['protocol'],
-      host: parsed.hostname.replace(/^\[(.*)\]$/, '$1'),
+      protocol: parsed.protocol as IClientOptions['protocol'],
+      host,
+      hostname: host,
     };
     if (parsed.port !== '') fromUrl.port = Number(parsed.port);
     if (parsed.username !== '') fromUrl.username = decodeURIComponent(parsed.username);
@@ -34,7 +38,16 @@ export function resolveOptions(url: string | undefined, options: IClientOptions)
     resolved.username = username;
     if (password !== undefined) resolved.password = password;
   }
-  resolved.protocol ??= 'mqtt';
+  // mqtt.js takes a protocol with or without its colon ('mqtts:' or 'mqtts').
+  const bare = (protocol: string | undefined) =>
+    protocol?.replace(/:$/, '') as IClientOptions['protocol'];
+  resolved.protocol = bare(resolved.protocol) ?? 'mqtt';
+  if (resolved.servers !== undefined) {
+    resolved.servers = resolved.servers.map((s) => ({
+      ...s,
+      protocol: bare(s.protocol) as typeof s.protocol,
+    }));
+  }
   if (resolved.cert && resolved.key && TCP.has(resolved.protocol)) resolved.protocol = 'mqtts';
   const transports = [resolved.protocol, ...(resolved.servers ?? []).map((s) => s.protocol)];
   for (const protocol of transports) {

@@ -1,0 +1,30 @@
+import { describe, expect, it } from 'vitest';
+import { resolveOptions } from '../src/options.js';
+
+describe('resolveOptions()', () => {
+  it('reads a URL as mqtt.js does, hostname included', () => {
+    expect(resolveOptions('mqtt://user:pw@broker:1884?clientId=c1', {})).toMatchObject({
+      protocol: 'mqtt',
+      host: 'broker',
+      hostname: 'broker',
+      port: 1884,
+      username: 'user',
+      password: 'pw',
+      clientId: 'c1',
+    });
+  });
+
+  it('takes a protocol with its colon, as mqtt.js does', () => {
+    expect(resolveOptions(undefined, { protocol: 'mqtts:' as 'mqtts', host: 'b' }).protocol).toBe(
+      'mqtts',
+    );
+    expect(
+      resolveOptions(undefined, { servers: [{ host: 'b', port: 1, protocol: 'mqtt:' as 'mqtt' }] })
+        .servers?.[0]?.protocol,
+    ).toBe('mqtt');
+  });
+
+  it("says 'Missing protocol' for a URL without one, as mqtt.js does", () => {
+    expect(() => resolveOptions('127.0.0.1:1883', {})).toThrow('Missing protocol');
+  });
+});
