@@ -430,6 +430,9 @@ export class PicopMqttClient extends MqttClient {
     const cb = args.find((a): a is DoneCallback => typeof a === 'function');
     const force = args[0] === true;
     const opts = args.find((a): a is Partial<IDisconnectPacket> => typeof a === 'object');
+    // mqtt.js's constructor may end the client itself (a bad auth property), before this class's
+    // fields exist: there is nothing of ours to end yet.
+    if (!(#connections in this)) return super.end(force, opts, cb);
     const others = this.#connections.close();
     super.end(force, opts, (err) => {
       others.then(

@@ -1,3 +1,4 @@
+import { connect } from '@picop/mqtt';
 import { describe, expect, it } from 'vitest';
 import { resolveOptions } from '../src/options.js';
 
@@ -26,5 +27,19 @@ describe('resolveOptions()', () => {
 
   it("says 'Missing protocol' for a URL without one, as mqtt.js does", () => {
     expect(() => resolveOptions('127.0.0.1:1883', {})).toThrow('Missing protocol');
+  });
+});
+
+describe('connect()', () => {
+  it('lets mqtt.js end the client from its own constructor, as it does for a bad auth property', async () => {
+    const port = Number(process.env.MQTT_PORT ?? 1883);
+    const client = connect(`mqtt://127.0.0.1:${port}`, {
+      protocolVersion: 5,
+      properties: { authenticationData: Buffer.from('x') },
+      picop: { routes: { table: {} } },
+    });
+    const err = await new Promise<Error>((resolve) => client.once('error', resolve));
+    expect(err.message).toBe('Packet has no Authentication Method');
+    client.end(true);
   });
 });
