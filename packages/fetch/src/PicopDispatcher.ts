@@ -144,10 +144,9 @@ export class PicopDispatcher extends Dispatcher {
     const { connect: connectOptions, ...agentOptions } = library;
     const { maxPools, routes, origins, ...poolOptions } = picop;
     refuseDirect(picop as PicopWrapperOptions, '@picop/fetch', ['isolate']);
-    const routed = Object.keys(routes ?? {}).length > 0;
     this.#routes = new OriginRoutes(
       routes,
-      picopOrigins(origins, routed, 'The dispatcher of @picop/fetch', 'picop.origins'),
+      picopOrigins(origins, routes, 'The dispatcher of @picop/fetch', 'picop.origins'),
     );
     this.#plain = new Agent({ ...agentOptions, connect: connectOptions });
     forwardAgentEvents(this.#plain, this);

@@ -75,8 +75,7 @@ function picopAgent<B extends AgentClass>(
       const what = 'The http agent of @picop/net-wrap';
       // Plain JavaScript may pass it: refused, never ignored.
       refuseDirect(options as PicopWrapperOptions, what, ['isolate']);
-      const routed = Object.keys(routes ?? {}).length > 0;
-      const picopOriginList = picopOrigins(origins, routed, what, 'origins');
+      const picopOriginList = picopOrigins(origins, routes, what, 'origins');
       super({ keepAlive: true, ...agentOptions });
       this.#picop = { propagator, dialect };
       this.#routes = new OriginRoutes(routes, picopOriginList);

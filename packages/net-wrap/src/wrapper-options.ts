@@ -254,19 +254,19 @@ export function routeOnce(
 
 /**
  * The origins an HTTP client sends the PiCoP header to: `option`, else `PICOP_ORIGINS`. With
- * neither, and no routed origin, throws `ERR_PICOP_INVALID_ARG`: a client that would send the
+ * neither, and no origin in `routes`, throws `ERR_PICOP_INVALID_ARG`: a client that would send the
  * header to every host breaks calls to the rest of the world, and one that sends it nowhere
  * is a mistake, so the user says which.
  */
 export function picopOrigins(
   option: string | readonly string[] | undefined,
-  routed: boolean,
+  routes: object | undefined,
   what: string,
   optionName: string,
 ): readonly string[] {
   const value = option ?? (process.env[ORIGINS_VARIABLE] || undefined);
   if (value === undefined) {
-    if (routed) return [];
+    if (Object.keys(routes ?? {}).length > 0) return [];
     throw new PicopError(
       'ERR_PICOP_INVALID_ARG',
       `${what} needs to know which hosts speak PiCoP (picop-proxies, acceptPicop services): set \`${optionName}\` (e.g. ['*.svc.cluster.local']) or ${ORIGINS_VARIABLE}. Requests to any other host go out plain, as without PiCoP`,

@@ -149,9 +149,7 @@ export class PicopProxy {
     this.routes.onChange = () => {
       for (const connection of this.#connections) connection.rerouted(quietMs);
     };
-    for (const [what, destination] of this.routes.destinations()) {
-      this.#refuseSelf(destination, what);
-    }
+    this.#refuseSelfRoutes();
   }
 
   /** Starts accepting; resolves with the address bound (useful with port 0). */
@@ -162,9 +160,7 @@ export class PicopProxy {
         this.#server.off('error', reject);
         // With port 0 the port is known only now: no route may lead here.
         try {
-          for (const [what, destination] of this.routes.destinations()) {
-            this.#refuseSelf(destination, what);
-          }
+          this.#refuseSelfRoutes();
         } catch (err) {
           this.#server.close();
           reject(err);
@@ -226,6 +222,12 @@ export class PicopProxy {
       this.#onConnectionEnd();
     });
     return this.#closing;
+  }
+
+  /** {@link #refuseSelf} for every destination of the table. */
+  #refuseSelfRoutes(): void {
+    for (const [what, destination] of this.routes.destinations())
+      this.#refuseSelf(destination, what);
   }
 
   /** Throws `ERR_PICOP_INVALID_ARG` for a destination that is this proxy's own address. */

@@ -2,7 +2,7 @@ import { timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 import { isPicopError } from '@picop/codec';
-import { type Address, formatAddress, RouteTable } from '@picop/routes';
+import { type Address, formatAddress } from '@picop/routes';
 import { Counter } from 'prom-client';
 import type { PicopProxy } from './PicopProxy.js';
 
@@ -186,9 +186,8 @@ async function handle(proxy: PicopProxy, req: http.IncomingMessage): Promise<Rep
         }
         return [env_id, destination] as const;
       });
-      const scratch = new RouteTable();
-      for (const [id, destination] of entries) scratch.set(id, destination);
-      for (const [id, destination] of entries) proxy.routes.set(id, destination);
+      // One replace: every entry checked (its own address included) before anything changes.
+      proxy.routes.replace({ ...proxy.routes.toJSON(), ...Object.fromEntries(entries) });
       return {
         status: 200,
         body: entries.map(([env_id, destination]) => ({ env_id, destination })),
@@ -225,13 +224,11 @@ async function handleReference(
       if (env_id === '' || destination === '') throw referenceError(400);
       return [env_id, destination] as const;
     });
-    const scratch = new RouteTable();
     try {
-      for (const [id, destination] of entries) scratch.set(id, destination);
+      proxy.routes.replace({ ...proxy.routes.toJSON(), ...Object.fromEntries(entries) });
     } catch {
       throw referenceError(400);
     }
-    for (const [id, destination] of entries) proxy.routes.set(id, destination);
     return { status: 200 };
   }
   if (resource === 'env' && envId !== undefined && extra === undefined) {

@@ -38,7 +38,8 @@ export class Connection {
   #reader: HeaderReader | undefined;
   #headerTimer: NodeJS.Timeout | undefined;
   #relay: Relay | undefined;
-  // Where it was routed (Env-Id, destination), and when bytes last went which way.
+  // Where it was routed (Env-Id, destination); which way bytes last went, and (while a route
+  // change waits for quiet) when.
   #envId: string | undefined;
   #target: Address | undefined;
   #lastActivity = 0;
@@ -106,6 +107,8 @@ export class Connection {
     if (now !== undefined && now.host === this.#target.host && now.port === this.#target.port) {
       return;
     }
+    // Quiet is counted from the change: bytes already on their way are given `quietMs` to land.
+    this.#lastActivity = performance.now();
     const check = () => {
       const quiet = performance.now() - this.#lastActivity;
       if (quiet >= quietMs && !this.#lastFromClient) {
@@ -210,7 +213,6 @@ export class Connection {
     stats.active++;
     this.#envId = envId;
     this.#target = target;
-    this.#lastActivity = performance.now();
     const destination = formatAddress(target);
     let outgoing: string | undefined;
     this.#relay = new Relay(client, {
@@ -219,8 +221,9 @@ export class Connection {
       connectTimeoutMs: o.connectTimeoutMs ?? 5000,
       idleTimeoutMs: o.idleTimeoutMs ?? 0,
       onBytes: (direction, n) => {
-        this.#lastActivity = performance.now();
         this.#lastFromClient = direction === 'toDestination';
+        // Timed only while a route change waits for quiet: no clock read per chunk otherwise.
+        if (this.#retireTimer !== undefined) this.#lastActivity = performance.now();
         if (direction === 'toClient') stats.bytesToClient += n;
         else stats.bytesToDestination += n;
       },
