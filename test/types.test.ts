@@ -4,6 +4,7 @@ import { connect as connectAmqp, type PicopConnection } from '@picop/amqp';
 import { connect as connectMqtt, connectAsync as connectMqttAsync } from '@picop/mqtt';
 import { createConnection, createPool, type PicopPool } from '@picop/mysql';
 import { createPool as createCallbackPool, type PicopCallbackPool } from '@picop/mysql/callback';
+import type { PicopPools } from '@picop/net-wrap';
 import type { Client, Pool } from '@picop/pg';
 import type { Redis } from '@picop/redis';
 import type { ChannelModel } from 'amqplib';
@@ -17,7 +18,7 @@ import { describe, expectTypeOf, it } from 'vitest';
 describe('wrapper types', () => {
   it('@picop/redis Redis is an ioredis Redis', () => {
     expectTypeOf<Redis>().toExtend<IORedis>();
-    expectTypeOf<Redis['pools']>().not.toBeAny();
+    expectTypeOf<Redis['pools']>().toEqualTypeOf<PicopPools<IORedis> | undefined>();
   });
 
   it('@picop/mysql pools are mysql2 pools, with pools typed', () => {
@@ -25,14 +26,14 @@ describe('wrapper types', () => {
     expectTypeOf<PicopPool>().toExtend<mysqlPromise.Pool>();
     expectTypeOf(createCallbackPool).returns.toEqualTypeOf<PicopCallbackPool>();
     expectTypeOf<PicopCallbackPool>().toExtend<mysql.Pool>();
-    expectTypeOf<PicopPool['pools']>().not.toBeAny();
+    expectTypeOf<PicopPool['pools']>().toEqualTypeOf<PicopPools<mysql.Pool> | undefined>();
     expectTypeOf(createConnection).returns.resolves.toExtend<mysqlPromise.Connection>();
   });
 
   it('@picop/pg Pool and Client are node-postgres ones', () => {
     expectTypeOf<Pool>().toExtend<pg.Pool>();
     expectTypeOf<Client>().toExtend<pg.Client>();
-    expectTypeOf<Pool['pools']>().toEqualTypeOf<number>();
+    expectTypeOf<Pool['pools']>().toEqualTypeOf<PicopPools<pg.Pool> | undefined>();
   });
 
   it('@picop/amqp connections are amqplib ChannelModels', () => {

@@ -2,7 +2,7 @@
 // @picop/pg's counters and 'error' events are node-postgres's own, over every environment's pool.
 import { once } from 'node:events';
 import net from 'node:net';
-import { connect as mqttConnect } from '@picop/mqtt';
+import { connect as mqttConnect, type PicopMqttClient } from '@picop/mqtt';
 import { Pool } from '@picop/pg';
 import { withEnvId } from '@picop/propagator';
 import { Redis } from '@picop/redis';
@@ -52,12 +52,25 @@ describe('a constructor that throws opens nothing', () => {
 
   it.each([
     [
-      '@picop/redis, maxClients 0',
-      () => new Redis({ host: '127.0.0.1', port, picop: { maxClients: 0 } }),
+      '@picop/redis, maxPools 0',
+      () => new Redis({ host: '127.0.0.1', port, picop: { maxPools: 0 } }),
     ],
     [
-      '@picop/mqtt, maxConnections 0',
-      () => mqttConnect(`mqtt://127.0.0.1:${port}`, { picop: { maxConnections: 0 } }),
+      '@picop/redis, maxPools and its old name maxClients',
+      () => new Redis({ host: '127.0.0.1', port, picop: { maxPools: 2, maxClients: 2 } }),
+    ],
+    [
+      '@picop/redis, a routes file that does not exist',
+      () =>
+        new Redis({ host: '127.0.0.1', port, picop: { routes: { file: '/nonexistent.json' } } }),
+    ],
+    [
+      '@picop/mqtt, maxPools 0',
+      () => mqttConnect(`mqtt://127.0.0.1:${port}`, { picop: { maxPools: 0 } }),
+    ],
+    [
+      '@picop/mqtt, idleTimeoutMs -1',
+      () => mqttConnect(`mqtt://127.0.0.1:${port}`, { picop: { idleTimeoutMs: -1 } }),
     ],
     [
       '@picop/mqtt, selective without MQTT 5',
@@ -107,6 +120,104 @@ describe("@picop/pg keeps node-postgres's counters and events", () => {
     } finally {
       await admin.end();
       await pool.end();
+    }
+  });
+});
+
+describe('one name and one shape for the per-environment pools', () => {
+  const login = { host: '127.0.0.1', port: PG_PORT, user: 'postgres', database: 'postgres' };
+
+  it('every wrapper reads maxPools; the old names still work, with one DeprecationWarning', async () => {
+    const warnings: Error[] = [];
+    const onWarning = (w: Error) => warnings.push(w);
+    process.on('warning', onWarning);
+    const redis = new Redis({ lazyConnect: true, picop: { maxClients: 1 } });
+    const again = new Redis({ lazyConnect: true, picop: { maxClients: 1 } });
+    const mqtt = mqttConnect('mqtt://127.0.0.1:1883', {
+      picop: { maxConnections: 1, routes: { table: {} } },
+    });
+    try {
+      // One busy environment fills a cap of 1: a second is refused, so the old name was read.
+      await withEnvId('feature-1', () => mqtt.subscribeAsync(`picop-dep-${process.pid}`));
+      await expect(withEnvId('feature-2', () => mqtt.publishAsync('x', 'x'))).rejects.toMatchObject(
+        { code: 'ERR_PICOP_TOO_MANY_CONTEXTS' },
+      );
+      await new Promise(setImmediate);
+      const ours = warnings.filter((w) => (w as { code?: string }).code === 'PICOP_DEP_MAX_POOLS');
+      expect(ours.map((w) => w.message)).toEqual([
+        expect.stringContaining('@picop/redis: `picop.maxClients` is deprecated'),
+        expect.stringContaining('@picop/mqtt: `picop.maxConnections` is deprecated'),
+      ]);
+    } finally {
+      process.off('warning', onWarning);
+      redis.disconnect();
+      again.disconnect();
+      await mqtt.endAsync();
+    }
+  });
+
+  it('pools has size, created, evicted, expired and byEnvId() in every wrapper', async () => {
+    const pool = new Pool({ ...login, picop: { routes: { table: {} } } });
+    try {
+      await withEnvId('feature-1', () => pool.query('SELECT 1'));
+      await pool.query('SELECT 1');
+      const pools = pool.pools;
+      expect([pools?.size, pools?.created, pools?.evicted, pools?.expired]).toEqual([1, 1, 0, 0]);
+      const byEnv = [...(pools?.byEnvId() ?? [])];
+      expect(byEnv.map(([envId]) => envId)).toEqual(['feature-1']);
+      // The per-environment view: node-postgres's own counters of feature-1's pool.
+      expect(byEnv[0]?.[1].totalCount).toBe(1);
+    } finally {
+      await pool.end();
+    }
+  });
+
+  it('@picop/pg end() twice: the second is refused as node-postgres refuses it, nothing crashes', async () => {
+    const pool = new Pool({ ...login, picop: { routes: { table: {} } } });
+    await withEnvId('feature-1', () => pool.query('SELECT 1'));
+    const first = pool.end();
+    expect(pool.ending).toBe(true);
+    await expect(pool.end()).rejects.toThrow('Called end on pool more than once');
+    await first;
+    expect(pool.pools?.size).toBe(0);
+  });
+});
+
+describe("@picop/mqtt follows mqtt.js's lifecycle", () => {
+  it('end(true) then reconnect(): the baseline and every environment publish again', async () => {
+    const client = mqttConnect('mqtt://127.0.0.1:1883', {
+      protocolVersion: 5,
+      // Straight to Mosquitto: no route, so no header.
+      picop: { routes: { table: {} } },
+    }) as PicopMqttClient;
+    const connected = () => new Promise((resolve) => client.once('connect', resolve));
+    const topic = `picop-reconnect-${process.pid}`;
+    const reader = mqttConnect('mqtt://127.0.0.1:1883', { picop: false });
+    try {
+      await connected();
+      await reader.subscribeAsync(`${topic}/#`);
+      const received: string[] = [];
+      const all = new Promise<void>((resolve) =>
+        reader.on('message', (_t, payload) => {
+          received.push(payload.toString());
+          if (received.length === 3) resolve();
+        }),
+      );
+      await withEnvId('feature-1', () => client.publishAsync(`${topic}/a`, 'before'));
+      await client.endAsync(true);
+      await expect(
+        withEnvId('feature-1', () => client.publishAsync(`${topic}/b`, 'ended')),
+      ).rejects.toMatchObject({ code: 'ERR_PICOP_INVALID_STATE' });
+      client.reconnect();
+      await connected();
+      await withEnvId('feature-1', () => client.publishAsync(`${topic}/c`, 'feature-1 after'));
+      await client.publishAsync(`${topic}/d`, 'baseline after');
+      await all;
+      expect(received.sort()).toEqual(['baseline after', 'before', 'feature-1 after']);
+      expect(client.pools.size).toBe(1);
+    } finally {
+      await client.endAsync();
+      await reader.endAsync();
     }
   });
 });

@@ -1,13 +1,14 @@
 import { EventEmitter } from 'node:events';
 import { context, ROOT_CONTEXT } from '@opentelemetry/api';
 import { PicopError } from '@picop/codec';
-import { ContextPools } from '@picop/net-wrap';
+import type { ContextPools, PicopPools } from '@picop/net-wrap';
 import {
   fallbackEnvId,
   forwardEvents,
+  routeOr,
   selectionOf,
-  sendsHeader,
   withFallbackEnvId,
+  wrapperPools,
 } from '@picop/net-wrap/internal';
 import { defaultConnectionPropagator, getEnvId } from '@picop/propagator';
 import type {
@@ -57,36 +58,38 @@ export class PicopConnection extends EventEmitter implements PromiseConnection {
     const split = recovery?.splitConnectionOptions(options);
     const connectionOptions = split?.connectionOptions ?? options;
     const recovers = recovery?.recoveryEnabled(split?.recovery) === true;
-    this.#pools = new ContextPools<Promise<PromiseConnection>>({
-      ...picop,
-      max: picop.maxConnections,
-      header: sendsHeader(picop),
-      create: ({ header, envId, route }) => {
-        const own = environmentUrl(url, route, picop.isolate, envId);
-        const open = () => openModel(own.url, connectionOptions, header);
-        const vhost = own.vhost;
-        const create = picop.isolate?.create;
-        // The isolated environment's virtual host first, outside the environment's context.
-        const prepared =
-          envId !== undefined && vhost !== undefined && create !== undefined
-            ? context.with(ROOT_CONTEXT, () => create({ envId, vhost }))
-            : undefined;
-        const connect = () =>
-          recovers ? recovery!.connectWithRecoveryPromise(open, split?.recovery) : open();
-        const opening = prepared === undefined ? connect() : prepared.then(connect);
-        opening.then(
-          (model) => this.#adopt(opening, model, envId, recovers),
-          () => this.#pools.remove(opening),
-        );
-        return opening;
+    this.#pools = wrapperPools<Promise<PromiseConnection>>(
+      picop,
+      LABEL,
+      {
+        create: ({ header, envId, route }) => {
+          const own = environmentUrl(url, route, picop.isolate, envId);
+          const open = () => openModel(own.url, connectionOptions, header);
+          const vhost = own.vhost;
+          const create = picop.isolate?.create;
+          // The isolated environment's virtual host first, outside the environment's context.
+          const prepared =
+            envId !== undefined && vhost !== undefined && create !== undefined
+              ? context.with(ROOT_CONTEXT, () => create({ envId, vhost }))
+              : undefined;
+          const connect = () =>
+            recovers ? recovery!.connectWithRecoveryPromise(open, split?.recovery) : open();
+          const opening = prepared === undefined ? connect() : prepared.then(connect);
+          opening.then(
+            (model) => this.#adopt(opening, model, envId, recovers),
+            () => this.#pools.remove(opening),
+          );
+          return opening;
+        },
+        destroy: (opening) => opening.then((model) => model.close()).catch(() => undefined),
+        isIdle: (opening) => {
+          const model = this.#models.get(opening);
+          // Channels kept only to publish from another environment's channel keep it no busier.
+          return model !== undefined && openChannels(model) === (this.#sideCounts.get(model) ?? 0);
+        },
       },
-      destroy: (opening) => opening.then((model) => model.close()).catch(() => undefined),
-      isIdle: (opening) => {
-        const model = this.#models.get(opening);
-        // Channels kept only to publish from another environment's channel keep it no busier.
-        return model !== undefined && openChannels(model) === (this.#sideCounts.get(model) ?? 0);
-      },
-    });
+      'maxConnections',
+    );
   }
 
   #connectionOf(): Promise<PromiseConnection> {
@@ -97,8 +100,11 @@ export class PicopConnection extends EventEmitter implements PromiseConnection {
     }
   }
 
-  /** The per-environment connections: counters `size`, `created`, `evicted`, `expired`. */
-  get pools(): ContextPools<Promise<PromiseConnection>> {
+  /**
+   * The per-environment connections (each a promise of amqplib's `ChannelModel`): counters
+   * `size`, `created`, `evicted`, `expired`, and `byEnvId()`.
+   */
+  get pools(): PicopPools<Promise<PromiseConnection>> {
     return this.#pools;
   }
 
@@ -192,13 +198,9 @@ export class PicopConnection extends EventEmitter implements PromiseConnection {
         options?.replyTo !== DIRECT_REPLY_TO &&
         !(exchange === '' && routingKey.startsWith(`${DIRECT_REPLY_TO}.`))
       ) {
-        try {
-          connection = pools.acquire(ctx);
-        } catch (err) {
-          if (callback === undefined) throw err;
-          process.nextTick(callback, err, undefined);
-          return false;
-        }
+        const routed = routeOr(() => pools.acquire(ctx), callback, undefined);
+        if (routed === undefined) return false;
+        connection = routed;
       }
       if (connection === home) return (publish as (...a: unknown[]) => boolean).apply(this, args);
       return sides.publish(connection, getEnvId(ctx), args);

@@ -1,13 +1,9 @@
-import type { PicopWrapperOptions, SelectiveOptions } from '@picop/net-wrap';
+import type { PicopWrapperOptions, SelectiveOptions } from '@picop/net-wrap/internal';
 import type { Options } from 'amqplib';
 
 /** The `picop` key of the socket options. */
 export interface PicopAmqpOptions extends PicopWrapperOptions, SelectiveOptions {
-  /**
-   * Most environments with a connection at once; past it the least recently used idle one (no
-   * open channel) is closed.
-   * @default 32
-   */
+  /** @deprecated since 0.2.0, removed in 0.3.0: `maxPools`. */
   maxConnections?: number;
   /** Logical isolation on the client's own broker: see {@link AmqpIsolation}. */
   isolate?: AmqpIsolation;

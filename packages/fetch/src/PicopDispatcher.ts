@@ -2,19 +2,21 @@ import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import type tls from 'node:tls';
 import { type Context, context, diag } from '@opentelemetry/api';
-import { ContextPools, connect, connectTls, type PicopWrapperOptions } from '@picop/net-wrap';
-import { picopOrigins, refuseDirect, splitOptions } from '@picop/net-wrap/internal';
+import { ContextPools, connect, connectTls, type PicopPools } from '@picop/net-wrap';
+import {
+  checkBounds,
+  fallbackEnvId,
+  type PicopWrapperOptions,
+  picopOrigins,
+  refuseDirect,
+  splitOptions,
+} from '@picop/net-wrap/internal';
 import { OriginRoutes, type Route, type Routes, type RoutesOptions } from '@picop/routes';
 import { Agent, type buildConnector, Dispatcher, errors } from 'undici';
 
 /** The `picop` options of {@link createDispatcher}. */
 export interface PicopDispatcherPicopOptions
   extends Omit<PicopWrapperOptions, 'routes' | 'isolate'> {
-  /**
-   * Most environments with a pool at once; past it the least recently used idle pool is closed.
-   * @default 32
-   */
-  maxPools?: number;
   /**
    * The hosts that speak PiCoP (picop-proxies, `acceptPicop` services): patterns such as
    * `'*.svc.cluster.local'`, `'orders:8080'`, `'https://payments:*'`. Requests to them go over
@@ -144,6 +146,9 @@ export class PicopDispatcher extends Dispatcher {
     const { connect: connectOptions, ...agentOptions } = library;
     const { maxPools, routes, origins, ...poolOptions } = picop;
     refuseDirect(picop as PicopWrapperOptions, '@picop/fetch', ['isolate']);
+    // Checked before anything is made: a bad option leaves no watcher or agent behind.
+    checkBounds(maxPools, poolOptions.idleTimeoutMs);
+    fallbackEnvId(poolOptions.envId);
     this.#routes = new OriginRoutes(
       routes,
       picopOrigins(origins, routes, 'The dispatcher of @picop/fetch', 'picop.origins'),
@@ -179,7 +184,15 @@ export class PicopDispatcher extends Dispatcher {
     return this.#routes.of(origin);
   }
 
-  /** Number of environments with a pool now. */
+  /**
+   * The environments' undici `Agent`s: counters `size`, `created`, `evicted`, `expired`, and
+   * `byEnvId()` (their routes: {@link routesOf}).
+   */
+  get pools(): PicopPools<Agent> {
+    return this.#pools;
+  }
+
+  /** @deprecated since 0.2.0, removed in 0.3.0: `pools.size`. */
   get size(): number {
     return this.#pools.size;
   }

@@ -1,6 +1,7 @@
 import { type Context, context, ROOT_CONTEXT, type TextMapPropagator } from '@opentelemetry/api';
 import { PicopError } from '@picop/codec';
-import { ContextPools, type PicopWrapperOptions, type SelectiveOptions } from '@picop/net-wrap';
+import type { ContextPools, PicopPools } from '@picop/net-wrap';
+import type { PicopWrapperOptions, SelectiveOptions } from '@picop/net-wrap/internal';
 import {
   baseHeader,
   emitError,
@@ -8,11 +9,12 @@ import {
   isolationName,
   type MessageFields,
   messageFieldsGetter,
+  routeOr,
   selectionOf,
-  sendsHeader,
   storeName,
   withContextFields,
   withFallbackEnvId,
+  wrapperPools,
 } from '@picop/net-wrap/internal';
 import { defaultConnectionPropagator, getEnvId, setEnvId } from '@picop/propagator';
 import {
@@ -35,11 +37,7 @@ const LABEL = '@picop/mqtt';
 
 /** The `picop` options of {@link connect}. */
 export interface PicopMqttOptions extends PicopWrapperOptions, SelectiveOptions {
-  /**
-   * Most environments with a connection of their own at once; past it the least recently used
-   * idle one (no subscription, nothing in flight) is closed.
-   * @default 32
-   */
+  /** @deprecated since 0.2.0, removed in 0.3.0: `maxPools`. */
   maxConnections?: number;
   /** Logical isolation on the client's own broker: see {@link MqttIsolation}. */
   isolate?: MqttIsolation;
@@ -126,6 +124,8 @@ export class PicopMqttClient extends MqttClient {
   readonly #v5: boolean;
   readonly #handles: ((envId: string | undefined) => boolean) | undefined;
   readonly #isolating: boolean;
+  // end() by the user, until reconnect().
+  #ended = false;
 
   /** `options` as {@link resolveOptions} returns them. */
   constructor(options: IClientOptions, picop: PicopMqttOptions) {
@@ -141,15 +141,6 @@ export class PicopMqttClient extends MqttClient {
     }
     const handles = selectionOf(picop, ownEnvId, LABEL);
     const header = baseHeader(picop);
-    super(streamOf(options, header, ownContext), { ...options });
-    // As mqtt.js's connect(): an error without listeners is not thrown (it reconnects).
-    this.on('error', () => {});
-    this.#ownEnvId = ownEnvId;
-    this.#propagator = picop.propagator ?? defaultConnectionPropagator;
-    this.#v5 = v5;
-    this.#handles = handles;
-    this.#isolating = picop.isolate !== undefined;
-    const { maxConnections, ...poolOptions } = picop;
     // Environment connections: their own client id (a session per environment) and stores.
     const {
       clientId,
@@ -158,13 +149,11 @@ export class PicopMqttClient extends MqttClient {
       messageIdProvider: _ids,
       ...shared
     } = options;
-    // mqtt.js is connecting: a failure from here ends it before throwing.
-    try {
-      this.#connections = new ContextPools<MqttClient>({
-        ...poolOptions,
-        max: maxConnections,
-        base: this,
-        header: sendsHeader(picop),
+    const connections = wrapperPools<MqttClient>(
+      picop,
+      LABEL,
+      {
+        base: () => this,
         create: ({ header, envId, route }) => {
           const ctx = envId === undefined ? ROOT_CONTEXT : setEnvId(ROOT_CONTEXT, envId);
           // Proxyless: this environment's broker, not `servers`.
@@ -197,14 +186,35 @@ export class PicopMqttClient extends MqttClient {
           (this.#topics.get(client)?.size ?? 0) === 0 &&
           client.queue.length === 0 &&
           Object.keys(client.outgoing).length === 0,
-      });
+      },
+      'maxConnections',
+    );
+    // Everything of ours is checked and made: mqtt.js's constructor connects.
+    try {
+      super(streamOf(options, header, ownContext), { ...options });
     } catch (err) {
-      super.end(true);
+      void connections.close();
       throw err;
     }
+    this.#connections = connections;
+    // As mqtt.js's connect(): an error without listeners is not thrown (it reconnects).
+    this.on('error', () => {});
+    this.#ownEnvId = ownEnvId;
+    this.#propagator = picop.propagator ?? defaultConnectionPropagator;
+    this.#v5 = v5;
+    this.#handles = handles;
+    this.#isolating = picop.isolate !== undefined;
   }
 
-  /** Number of environments with a connection of their own now (not counting this one). */
+  /**
+   * The connections of the environments other than the baseline (this one): counters `size`,
+   * `created`, `evicted`, `expired`, and `byEnvId()`.
+   */
+  get pools(): PicopPools<MqttClient> {
+    return this.#connections;
+  }
+
+  /** @deprecated since 0.2.0, removed in 0.3.0: `pools.size`. */
   get connections(): number {
     return this.#connections.size;
   }
@@ -276,23 +286,30 @@ export class PicopMqttClient extends MqttClient {
     active: Context = context.active(),
     topics: readonly string[] = [],
   ): this {
-    let client: MqttClient;
-    try {
-      client = this.#connections.acquire(active);
-      const isolated = client === this && this.#isolating && topics.find(isIsolatedTopic);
-      if (isolated) {
-        throw new PicopError(
-          'ERR_PICOP_INVALID_ARG',
-          `${LABEL}: the baseline cannot use ${JSON.stringify(isolated)}: topics under ${JSON.stringify(ISOLATED_TOPICS)} are isolated environments'`,
-        );
-      }
-    } catch (err) {
-      if (callback === undefined) throw err;
-      process.nextTick(callback, err);
-      return this;
-    }
-    use(client);
+    const client = routeOr(() => this.#connectionOf(active, topics), callback);
+    if (client !== undefined) use(client);
     return this;
+  }
+
+  #connectionOf(active: Context, topics: readonly string[]): MqttClient {
+    if (this.#ended) {
+      // After end(), until reconnect(): this connection answers as mqtt.js does; an
+      // environment's gets no new connection.
+      if (this.#connections.peek(active) === this) return this;
+      throw new PicopError(
+        'ERR_PICOP_INVALID_STATE',
+        `${LABEL}: the client was ended: reconnect() first`,
+      );
+    }
+    const client = this.#connections.acquire(active);
+    const isolated = client === this && this.#isolating && topics.find(isIsolatedTopic);
+    if (isolated) {
+      throw new PicopError(
+        'ERR_PICOP_INVALID_ARG',
+        `${LABEL}: the baseline cannot use ${JSON.stringify(isolated)}: topics under ${JSON.stringify(ISOLATED_TOPICS)} are isolated environments'`,
+      );
+    }
+    return client;
   }
 
   /**
@@ -418,6 +435,12 @@ export class PicopMqttClient extends MqttClient {
     return this;
   }
 
+  /** Connects this connection again after `end()`; environments connect anew on their next use. */
+  override reconnect(opts?: Parameters<MqttClient['reconnect']>[0]): MqttClient {
+    if (#ended in this) this.#ended = false;
+    return super.reconnect(opts);
+  }
+
   /** Ends every environment's connection and this one (mqtt.js's arguments). */
   override end(cb?: DoneCallback): MqttClient;
   override end(force?: boolean): MqttClient;
@@ -433,7 +456,9 @@ export class PicopMqttClient extends MqttClient {
     // mqtt.js's constructor may end the client itself (a bad auth property), before this class's
     // fields exist: there is nothing of ours to end yet.
     if (!(#connections in this)) return super.end(force, opts, cb);
-    const others = this.#connections.close();
+    // Ended, not closed: mqtt.js's reconnect() may follow, and environments then connect anew.
+    this.#ended = true;
+    const others = this.#connections.clear();
     super.end(force, opts, (err) => {
       others.then(
         () => cb?.(err),

@@ -18,13 +18,13 @@ export function streamOf(options: IClientOptions, header: Buffer, ctx: Context):
     const tls = isTls(protocol);
     const port = server?.port ?? options.port ?? (tls ? 8883 : 1883);
     return context.with(ctx, () => {
-      if (!tls) return connect({ host, port, header });
+      // mqtt.js's own sockets: Nagle on, no TCP keep-alive (MQTT has its own PINGREQ).
+      const socket = { host, port, header, noDelay: false, keepAlive: false };
+      if (!tls) return connect(socket);
       const { protocol: _p, servers: _s, host: _h, port: _o, ...tlsOptions } = options;
       return connectTls({
         ...(tlsOptions as Parameters<typeof connectTls>[0]),
-        host,
-        port,
-        header,
+        ...socket,
         rejectUnauthorized: options.rejectUnauthorized !== false,
       });
     });

@@ -260,8 +260,8 @@ describe('bad input', () => {
     );
   });
 
-  it('publish after end(), and past maxConnections busy connections, fail with a code', async () => {
-    const client = track(await connectAsync(url, { picop: { maxConnections: 1 } }));
+  it('publish after end(), and past maxPools busy connections, fail with a code', async () => {
+    const client = track(await connectAsync(url, { picop: { maxPools: 1 } }));
     // feature-1's connection holds a subscription: busy, so feature-2 gets no connection.
     await withEnvId('feature-1', () => client.subscribeAsync(`${run}/busy`));
     await expect(

@@ -82,7 +82,7 @@ describe('@picop/mqtt idiom matrix', () => {
           ['main', null],
         ],
       ]);
-      expect(client.connections).toBe(1);
+      expect(client.pools.size).toBe(1);
     },
   );
 
@@ -155,7 +155,7 @@ describe('@picop/mqtt idiom matrix', () => {
       [`${run}/wild/main/x`, 'main', undefined],
     ]);
     // An environment connection with a subscription is never closed as idle.
-    expect(client.connections).toBe(1);
+    expect(client.pools.size).toBe(1);
     // Unsubscribing from any context ends the subscription where it was made.
     await client.unsubscribeAsync(`${run}/wild/#`);
     await withEnvId('feature-1', () => client.unsubscribeAsync(`${run}/wild/+/x`));
@@ -246,7 +246,7 @@ describe('@picop/mqtt idiom matrix', () => {
       (t, payload) => t === topic && handled.push([String(payload), getEnvId()]),
     );
     await withEnvId('feature-1', () => client.subscribeAsync(topic, { qos: 1 }));
-    expect(client.connections).toBe(1);
+    expect(client.pools.size).toBe(1);
     // feature-1's broker restarts on the same port.
     await featureBroker.stop();
     await second.stop();
@@ -289,8 +289,8 @@ describe('@picop/mqtt idiom matrix', () => {
     expect(await delivered).toEqual(['kept', 'feature-1']);
   });
 
-  it('10,000 Env-Ids stay within maxConnections, each message in its own environment', async () => {
-    const client = await service({ picop: { maxConnections: 8 } });
+  it('10,000 Env-Ids stay within maxPools, each message in its own environment', async () => {
+    const client = await service({ picop: { maxPools: 8 } });
     const topic = `${run}/many`;
     let i = 0;
     let most = 0;
@@ -299,7 +299,7 @@ describe('@picop/mqtt idiom matrix', () => {
         while (i < 10_000) {
           const env = `env-${i++}`;
           await withEnvId(env, () => client.publishAsync(topic, env, { qos: 1 }));
-          most = Math.max(most, client.connections);
+          most = Math.max(most, client.pools.size);
         }
       }),
     );

@@ -1,16 +1,17 @@
 import { context as otelContext, ROOT_CONTEXT } from '@opentelemetry/api';
 import { PicopError } from '@picop/codec';
-import { ContextPools, connect } from '@picop/net-wrap';
+import { type ContextPools, connect, type PicopPools } from '@picop/net-wrap';
 import {
   baseHeader,
   explainRefusal,
   forwardEvents,
   isolationName,
-  sendsHeader,
+  routeOr,
   splitOptions,
   storeName,
+  wrapperPools,
 } from '@picop/net-wrap/internal';
-import mysql from 'mysql2';
+import mysql, { type PoolOptions } from 'mysql2';
 import mysqlPromise from 'mysql2/promise';
 import type { CorePoolInternals, PromisePoolClass } from './internal-types.js';
 import type {
@@ -111,6 +112,45 @@ function poolConfig(options: object): unknown {
 }
 const PromisePool = (mysqlPromise as unknown as { PromisePool: PromisePoolClass }).PromisePool;
 
+/** The per-environment pools of a {@link PicopCallbackPool}: mysql2 pools, events forwarded. */
+function environmentPools(
+  picop: PicopMysqlOptions,
+  library: PoolOptions,
+  wrapper: () => PicopCallbackPool,
+): ContextPools<mysql.Pool> {
+  const { isolate } = picop;
+  const databaseOf = (envId: string) =>
+    isolate === undefined ? undefined : isolatedDatabase(isolate, envId);
+  return wrapperPools<mysql.Pool>(picop, LABEL, {
+    base: wrapper,
+    create: ({ header, envId, route }) => {
+      const own = {
+        ...library,
+        ...(route && { host: route.host, port: route.port }),
+        ...(isolate && envId !== undefined && { database: databaseOf(envId) ?? library.database }),
+      };
+      const pool = mysql.createPool(withHeaderStream(own, header));
+      forwardEvents(pool, wrapper(), POOL_EVENTS, envId, LABEL);
+      return pool;
+    },
+    destroy: (pool) => new Promise<void>((resolve) => pool.end(() => resolve())),
+    ...(isolate?.create && {
+      prepare: async (_pool, { envId }) => {
+        const database = envId === undefined ? undefined : databaseOf(envId);
+        if (envId !== undefined && database !== undefined)
+          await isolate.create?.({ envId, database });
+      },
+    }),
+    isIdle: (pool) => {
+      const core = pool as unknown as CorePoolInternals;
+      return (
+        core._allConnections.length === core._freeConnections.length &&
+        core._connectionQueue.length === 0
+      );
+    },
+  });
+}
+
 /**
  * mysql2's callback `Pool`, with one pool per environment: this object is the pool of work without
  * an Env-Id (the baseline, or the `envId` fallback), so its config, state, events and errors are
@@ -125,63 +165,26 @@ export class PicopCallbackPool extends CorePool {
   constructor(config: PicopPoolOptions | string) {
     const options: PicopPoolOptions = typeof config === 'string' ? { uri: config } : config;
     const { enabled, picop, library } = splitOptions<PicopMysqlOptions, PicopPoolOptions>(options);
+    // Checked and made before mysql2's pool: a bad option opens nothing.
+    const pools = enabled ? environmentPools(picop, library, () => this) : undefined;
     super({ config: poolConfig(enabled ? withHeaderStream(library, baseHeader(picop)) : library) });
-    if (!enabled) return;
-    const { isolate } = picop;
-    const databaseOf = (envId: string) =>
-      isolate === undefined ? undefined : isolatedDatabase(isolate, envId);
-    this.#pools = new ContextPools<mysql.Pool>({
-      ...picop,
-      max: picop.maxPools,
-      base: this,
-      header: sendsHeader(picop),
-      create: ({ header, envId, route }) => {
-        const own = {
-          ...library,
-          ...(route && { host: route.host, port: route.port }),
-          ...(isolate &&
-            envId !== undefined && { database: databaseOf(envId) ?? library.database }),
-        };
-        const pool = mysql.createPool(withHeaderStream(own, header));
-        forwardEvents(pool, this, POOL_EVENTS, envId, LABEL);
-        return pool;
-      },
-      destroy: (pool) => new Promise<void>((resolve) => pool.end(() => resolve())),
-      ...(isolate?.create && {
-        prepare: async (_pool, { envId }) => {
-          const database = envId === undefined ? undefined : databaseOf(envId);
-          if (envId !== undefined && database !== undefined)
-            await isolate.create?.({ envId, database });
-        },
-      }),
-      isIdle: (pool) => {
-        const core = pool as unknown as CorePoolInternals;
-        return (
-          core._allConnections.length === core._freeConnections.length &&
-          core._connectionQueue.length === 0
-        );
-      },
-    });
+    this.#pools = pools;
   }
 
   /**
-   * The pools of the environments other than the baseline (this one), with the counters `size`,
-   * `created`, `evicted`, `expired` for metrics; `undefined` with PiCoP off.
+   * The pools of the environments other than the baseline (this one): counters `size`,
+   * `created`, `evicted`, `expired` for metrics, and `byEnvId()`; `undefined` with PiCoP off.
    */
-  get pools(): ContextPools<mysql.Pool> | undefined {
+  get pools(): PicopPools<mysql.Pool> | undefined {
     return this.#pools;
   }
 
   /** A connection of the active environment's pool; `release()` returns it there. */
   override getConnection(callback: Parameters<mysql.Pool['getConnection']>[0]): void {
-    let pool: mysql.Pool = this;
-    try {
-      // A closed pool answers as mysql2's does ("Pool is closed.").
-      if (!(this as unknown as CorePoolInternals)._closed) pool = this.#pools?.acquire() ?? this;
-    } catch (err) {
-      process.nextTick(callback, err as NodeJS.ErrnoException, undefined as never);
-      return;
-    }
+    // A closed pool answers as mysql2's does ("Pool is closed.").
+    const closed = (this as unknown as CorePoolInternals)._closed;
+    const pool = closed ? this : routeOr(() => this.#pools?.acquire() ?? this, callback);
+    if (pool === undefined) return;
     const ready = pool === this ? undefined : this.#pools?.ready(pool);
     if (pool === this) super.getConnection(callback);
     else if (ready === undefined) pool.getConnection(callback);
@@ -233,7 +236,7 @@ export class PicopCallbackPool extends CorePool {
  */
 export class PicopPool extends PromisePool {
   /** The per-environment pools of the callback pool below (`undefined` with PiCoP off). */
-  get pools(): ContextPools<mysql.Pool> | undefined {
+  get pools(): PicopPools<mysql.Pool> | undefined {
     return (this.pool as PicopCallbackPool).pools;
   }
 }

@@ -1,7 +1,7 @@
 import { context, ROOT_CONTEXT } from '@opentelemetry/api';
-import { headerOf } from '@picop/net-wrap';
 import {
   fallbackEnvId,
+  headerOf,
   routeOnce,
   splitOptions,
   withFallbackEnvId,

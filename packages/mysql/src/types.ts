@@ -1,13 +1,8 @@
-import type { PicopWrapperOptions } from '@picop/net-wrap';
+import type { PicopWrapperOptions } from '@picop/net-wrap/internal';
 import type { ConnectionOptions, PoolOptions } from 'mysql2';
 
 /** The `picop` key of the config. */
 export interface PicopMysqlOptions extends PicopWrapperOptions {
-  /**
-   * Most environments with a pool at once; past it the least recently used idle pool is closed.
-   * @default 32
-   */
-  maxPools?: number;
   /** Logical isolation on the client's own MySQL: see {@link MysqlIsolation}. */
   isolate?: MysqlIsolation;
 }

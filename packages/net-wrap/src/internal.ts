@@ -1,9 +1,19 @@
 // For the @picop wrapper packages only (mysql, redis, amqp, pg, mqtt): the shared wrapper skeleton.
 // Not public API: it may change in any release.
 
-export type { MessageFields } from './messages.js';
+export { checkBounds } from './BoundedPool.js';
+export { headerOf } from './client.js';
+export {
+  DEFAULT_HEADER_TIMEOUT_MS,
+  DEFAULT_IDLE_TIMEOUT_MS,
+  DEFAULT_KEEP_ALIVE_INITIAL_DELAY_MS,
+  DEFAULT_MAX_POOLS,
+} from './constants.js';
+export type { MessageFields, SelectiveOptions } from './messages.js';
 export { messageFieldsGetter, selectionOf, withContextFields } from './messages.js';
-export type { StoreNameRules } from './wrapper-options.js';
+export type { NodeCallback, PoolParts } from './skeleton.js';
+export { promisify, routeOr, wrapperPools } from './skeleton.js';
+export type { PicopWrapperOptions, StoreNameRules } from './wrapper-options.js';
 export {
   baseHeader,
   emitError,

@@ -9,6 +9,13 @@ import { ENV_ID_VARIABLE, ORIGINS_VARIABLE } from './constants.js';
 /** The `picop` options every client wrapper (mysql, redis, amqp) accepts. */
 export interface PicopWrapperOptions {
   /**
+   * Most environments with a client of their own (a pool, a connection) at once; past it the
+   * least recently used idle one is closed. The baseline's is not counted: it is never evicted
+   * or refused.
+   * @default 32
+   */
+  maxPools?: number;
+  /**
    * Propagator that turns a context into the connection header.
    * @default `EnvIdPropagator` alone
    */
@@ -230,25 +237,33 @@ export function refuseDirect(
   }
 }
 
+// One `Routes` per `routes` options object, kept (a file stays watched): each new connection
+// reads the current routes without reading the file again.
+const onceRoutes = new WeakMap<RoutesOptions, Routes>();
+
 /**
- * For one connection (not a pool): its environment's route, read once from a `table` or a
- * `file`, and whether it starts with the header. A `url` is `ERR_PICOP_UNSUPPORTED` (it is read
- * later; a pool follows it).
+ * For one connection (not a pool): its environment's route, from a `table` or a `file` (the
+ * routes as they are when it opens), and whether it starts with the header. A `url` is
+ * `ERR_PICOP_UNSUPPORTED` (it is read later; a pool follows it).
  */
 export function routeOnce(
   options: PicopWrapperOptions,
   envId: string | undefined,
   what: string,
 ): { route: Route | undefined; header: boolean } {
-  if (options.routes?.url !== undefined) {
+  const init = options.routes;
+  if (init?.url !== undefined) {
     throw new PicopError(
       'ERR_PICOP_UNSUPPORTED',
       `${what} reads \`routes\` once, from a \`table\` or a \`file\`: for \`url\` use a pool`,
     );
   }
-  const routes = options.routes === undefined ? undefined : new Routes(options.routes);
+  let routes = init === undefined ? undefined : onceRoutes.get(init);
+  if (init !== undefined && routes === undefined) {
+    routes = new Routes(init);
+    onceRoutes.set(init, routes);
+  }
   const route = routes?.get(envId);
-  routes?.close();
   return { route, header: route?.header ?? sendsHeader(options) };
 }
 

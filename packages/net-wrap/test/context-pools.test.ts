@@ -1,6 +1,11 @@
+import { EventEmitter, once } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ROOT_CONTEXT } from '@opentelemetry/api';
 import { ContextPools, type PoolContext } from '@picop/net-wrap';
 import { EnvIdPropagator, setEnvId, withEnvId } from '@picop/propagator';
+import type { Routes } from '@picop/routes';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { useContextManager } from './helpers.js';
 
@@ -29,7 +34,6 @@ function makePools(
 }
 
 const inEnv = (envId: string) => setEnvId(ROOT_CONTEXT, envId);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('ContextPools', () => {
   const saved = process.env.PICOP_ENV_ID;
@@ -76,17 +80,52 @@ describe('ContextPools', () => {
     expect(pools.acquire(inEnv('feature-1'))).not.toBe(base);
   });
 
-  it('runs its idle timer only while it holds clients', async () => {
-    const set = vi.spyOn(globalThis, 'setInterval');
-    const cleared = vi.spyOn(globalThis, 'clearInterval');
-    const { pools } = makePools();
-    expect(set).not.toHaveBeenCalled();
-    pools.acquire(inEnv('a'));
-    pools.acquire(inEnv('b'));
-    expect(set).toHaveBeenCalledTimes(1);
-    await pools.clear();
-    expect(cleared).toHaveBeenCalledTimes(1);
-    vi.restoreAllMocks();
+  it('runs one timer, only while it holds clients', async () => {
+    vi.useFakeTimers();
+    try {
+      const { pools } = makePools();
+      expect(vi.getTimerCount()).toBe(0);
+      pools.acquire(inEnv('a'));
+      pools.acquire(inEnv('b'));
+      expect(vi.getTimerCount()).toBe(1);
+      await pools.clear();
+      expect(vi.getTimerCount()).toBe(0);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('closes a client whose route changed once it is idle, not before', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'picop-pools-'));
+    const file = join(dir, 'routes.json');
+    writeFileSync(file, JSON.stringify({ 'feature-1': '10.0.0.1:1' }));
+    try {
+      const closed = new EventEmitter();
+      const { pools, destroyed } = makePools({
+        routes: { file },
+        destroy: (client) => {
+          destroyed.push(client.pool.key);
+          closed.emit('closed', client);
+        },
+      });
+      const old = pools.acquire(inEnv('feature-1'));
+      old.busy = true;
+      expect(old.pool.route?.host).toBe('10.0.0.1');
+      const changed = once(pools.routes as Routes, 'change');
+      writeFileSync(file, JSON.stringify({ 'feature-1': '10.0.0.2:1' }));
+      await changed;
+      // Out of the map at once: the next use opens a client at the new route.
+      const fresh = pools.acquire(inEnv('feature-1'));
+      expect(fresh.pool.route?.host).toBe('10.0.0.2');
+      expect(destroyed).toEqual([]); // busy: kept until idle
+      const oldClosed = once(closed, 'closed');
+      old.busy = false;
+      expect(await oldClosed).toEqual([old]);
+      expect(fresh.destroyed).toBe(false);
+      await pools.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('peek() finds a client without creating one', () => {
@@ -99,12 +138,14 @@ describe('ContextPools', () => {
   });
 
   it('closes the least recently used idle client past max', async () => {
+    vi.useFakeTimers({ toFake: ['performance'] });
     const { pools, destroyed } = makePools({ max: 2 });
     const a = pools.acquire(inEnv('a'));
-    await sleep(2);
+    vi.advanceTimersByTime(2);
     pools.acquire(inEnv('b'));
-    await sleep(2);
+    vi.advanceTimersByTime(2);
     pools.acquire(inEnv('a')); // a is now the most recently used
+    vi.useRealTimers();
     pools.acquire(inEnv('c'));
     expect(destroyed).toEqual(['b']);
     expect(pools.evicted).toBe(1);
@@ -147,10 +188,12 @@ describe('ContextPools', () => {
   });
 
   it('closes clients unused for idleTimeoutMs, but not busy ones', async () => {
+    vi.useFakeTimers();
     const { pools, destroyed } = makePools({ idleTimeoutMs: 40 });
     pools.acquire(inEnv('idle'));
     pools.acquire(inEnv('busy')).busy = true;
-    await sleep(150);
+    vi.advanceTimersByTime(150);
+    vi.useRealTimers();
     expect(destroyed).toEqual(['idle']);
     expect(pools.expired).toBe(1);
     expect(pools.size).toBe(1);
@@ -196,16 +239,24 @@ describe('ContextPools', () => {
 
   it('close() destroys everything, waits for async destroys, then refuses acquire()', async () => {
     let finished = 0;
+    const release: Array<() => void> = [];
     const pools = new ContextPools({
       create: () => ({}),
       destroy: async () => {
-        await sleep(20);
+        await new Promise<void>((resolve) => release.push(resolve));
         finished++;
       },
     });
     pools.acquire(inEnv('a'));
     pools.acquire(inEnv('b'));
-    await pools.close();
+    let closed = false;
+    const closing = pools.close().then(() => {
+      closed = true;
+    });
+    await new Promise(setImmediate);
+    expect([closed, release.length]).toEqual([false, 2]);
+    for (const done of release) done();
+    await closing;
     expect(finished).toBe(2);
     expect(() => pools.acquire()).toThrow(
       expect.objectContaining({ code: 'ERR_PICOP_INVALID_STATE' }),

@@ -1,28 +1,27 @@
 import net from 'node:net';
 import { context, ROOT_CONTEXT } from '@opentelemetry/api';
-import { ContextPools, headerOf, type PicopWrapperOptions } from '@picop/net-wrap';
+import type { ContextPools, PicopPools } from '@picop/net-wrap';
 import {
   baseHeader,
   explainRefusal,
   fallbackEnvId,
   forwardEvents,
+  headerOf,
   isolationName,
+  type PicopWrapperOptions,
+  promisify,
   routeOnce,
-  sendsHeader,
+  routeOr,
   splitOptions,
   storeName,
   withFallbackEnvId,
+  wrapperPools,
 } from '@picop/net-wrap/internal';
 import { getEnvId } from '@picop/propagator';
 import pg from 'pg';
 
 /** The `picop` options of {@link Pool} and {@link Client}. */
 export interface PicopPgOptions extends PicopWrapperOptions {
-  /**
-   * Most environments with a pool at once; past it the least recently used idle pool is closed.
-   * @default 32
-   */
-  maxPools?: number;
   /** Logical isolation on the client's own PostgreSQL: see {@link PgIsolation}. */
   isolate?: PgIsolation;
 }
@@ -108,11 +107,12 @@ function streamOf(header: Buffer): () => net.Socket {
     const socket = new net.Socket();
     if (header.length > 0) socket.once('connect', () => socket.write(header));
     // PostgreSQL answers every startup message: an end before any byte is not its answer.
-    explainRefusal(socket, header, '@picop/pg');
+    explainRefusal(socket, header, LABEL);
     return socket;
   };
 }
 
+const LABEL = '@picop/pg';
 const EVENTS = ['connect', 'acquire', 'release', 'remove', 'error'];
 
 /**
@@ -126,6 +126,42 @@ function hintIsolation(client: pg.PoolClient, envId: string, schema: string): vo
   connection.prependListener('errorMessage', (msg: { code?: string; message: string }) => {
     if (msg.code !== '3F000' && msg.code !== '42P01') return;
     msg.message += ` (picop: ${envId}'s connections use the schema "${schema}" (isolate.schema); if it or its tables do not exist yet, create them, or give isolate.create, which runs once before the environment's first query)`;
+  });
+}
+
+/** The per-environment pools of a {@link Pool}: node-postgres pools, events forwarded. */
+function environmentPools(
+  picop: PicopPgOptions,
+  library: pg.PoolConfig,
+  wrapper: () => Pool,
+): ContextPools<pg.Pool> {
+  const { isolate } = picop;
+  const environment = (envId: string | undefined) =>
+    isolate === undefined || envId === undefined ? undefined : isolated(isolate, envId);
+  return wrapperPools<pg.Pool>(picop, LABEL, {
+    base: wrapper,
+    create: ({ header, envId, route }) => {
+      const pool = new pg.Pool({
+        ...library,
+        ...(route && { host: route.host, port: route.port }),
+        ...settingsOf(library, environment(envId)),
+        stream: streamOf(header),
+      });
+      forwardEvents(pool, wrapper(), EVENTS, envId, LABEL);
+      const schema = environment(envId)?.schema;
+      if (envId !== undefined && schema !== undefined) {
+        pool.on('connect', (client) => hintIsolation(client, envId, schema));
+      }
+      return pool;
+    },
+    destroy: (pool) => pool.end(),
+    ...(isolate?.create && {
+      prepare: async (_pool, { envId }) => {
+        const own = environment(envId);
+        if (own?.database !== undefined || own?.schema !== undefined) await isolate.create?.(own);
+      },
+    }),
+    isIdle: (pool) => pool.idleCount === pool.totalCount && pool.waitingCount === 0,
   });
 }
 
@@ -146,44 +182,19 @@ export class Pool extends pg.Pool {
 
   constructor(config: PoolConfig = {}) {
     const { enabled, picop, library } = splitOptions<PicopPgOptions, PoolConfig>(config);
+    // Checked and made before node-postgres's pool: a bad option opens nothing.
+    const pools = enabled ? environmentPools(picop, library, () => this) : undefined;
     super(enabled ? { ...library, stream: streamOf(baseHeader(picop)) } : library);
-    if (!enabled) return;
-    const { maxPools, isolate, ...poolOptions } = picop;
-    const environment = (envId: string | undefined) =>
-      isolate === undefined || envId === undefined ? undefined : isolated(isolate, envId);
-    this.#pools = new ContextPools<pg.Pool>({
-      ...poolOptions,
-      max: maxPools,
-      base: this,
-      header: sendsHeader(picop),
-      create: ({ header, envId, route }) => {
-        const pool = new pg.Pool({
-          ...library,
-          ...(route && { host: route.host, port: route.port }),
-          ...settingsOf(library, environment(envId)),
-          stream: streamOf(header),
-        });
-        forwardEvents(pool, this, EVENTS, envId, '@picop/pg');
-        const schema = environment(envId)?.schema;
-        if (envId !== undefined && schema !== undefined) {
-          pool.on('connect', (client) => hintIsolation(client, envId, schema));
-        }
-        return pool;
-      },
-      destroy: (pool) => pool.end(),
-      ...(isolate?.create && {
-        prepare: async (_pool, { envId }) => {
-          const own = environment(envId);
-          if (own?.database !== undefined || own?.schema !== undefined) await isolate.create?.(own);
-        },
-      }),
-      isIdle: (pool) => pool.idleCount === pool.totalCount && pool.waitingCount === 0,
-    });
+    this.#pools = pools;
   }
 
-  /** Number of environments with a pool of their own now (not counting this one). */
-  get pools(): number {
-    return this.#pools?.size ?? 0;
+  /**
+   * The pools of the environments other than the baseline (this one): counters `size`,
+   * `created`, `evicted`, `expired`, and `byEnvId()` for each environment's `totalCount` and
+   * the rest; `undefined` with PiCoP off. (Before 0.2.0: the number that is now `pools.size`.)
+   */
+  get pools(): PicopPools<pg.Pool> | undefined {
+    return this.#pools;
   }
 
   // node-postgres's counters (getters on its prototype; its types call them properties), over
@@ -222,42 +233,39 @@ export class Pool extends pg.Pool {
   override connect(
     callback?: Parameters<pg.Pool['connect']>[0],
   ): Promise<pg.PoolClient> | undefined {
-    let pool: pg.Pool;
-    try {
-      pool = this.#pools?.acquire(context.active()) ?? this;
-    } catch (err) {
-      // As node-postgres reports a failed connect: in the callback, or as a rejection.
-      if (callback === undefined) return Promise.reject(err);
-      process.nextTick(() => callback(err as Error, undefined, () => {}));
-      return undefined;
-    }
+    const { callback: done, result } = promisify<pg.PoolClient>(callback);
+    // As node-postgres reports a failed connect: in the callback, or as a rejection.
+    const pool = routeOr(
+      () => this.#pools?.acquire(context.active()) ?? this,
+      done,
+      undefined,
+      () => {},
+    );
+    if (pool === undefined) return result;
     const ready = pool === this ? undefined : this.#pools?.ready(pool);
     const connect = pool === this ? super.connect.bind(this) : pool.connect.bind(pool);
-    if (ready !== undefined) {
-      const connected = ready.then(() => connect());
-      if (callback === undefined) return connected;
-      connected.then(
-        (client) => callback(undefined, client, (err?: unknown) => client.release(err as Error)),
-        (err: Error) => callback(err, undefined, () => {}),
+    if (ready === undefined) connect(done);
+    else
+      ready.then(
+        () => connect(done),
+        (err: Error) => done(err, undefined, () => {}),
       );
-      return undefined;
-    }
-    if (callback === undefined) return connect();
-    connect(callback);
-    return undefined;
+    return result;
   }
 
   /** Ends every environment's pool, then this one. */
   override end(): Promise<void>;
   override end(callback: () => void): void;
   override end(callback?: () => void): Promise<void> | undefined {
-    const ended = (async () => {
-      await this.#pools?.close();
-      await super.end();
-    })();
-    if (callback === undefined) return ended;
-    ended.then(callback, callback);
-    return undefined;
+    const { callback: done, result } = promisify<void>(callback);
+    // node-postgres's own end() first, so that `ending` is set at once (a second end() is
+    // refused as node-postgres refuses it), then every environment's pool.
+    const own = super.end();
+    Promise.all([own, this.#pools?.close()]).then(
+      () => done(undefined),
+      (err: Error) => done(err),
+    );
+    return result;
   }
 }
 
@@ -321,12 +329,13 @@ export class Client extends pg.Client {
       super.connect(callback);
       return undefined;
     }
-    const connected = prepare().then(() => super.connect());
-    if (callback === undefined) return connected;
-    connected.then(
-      (client) => (callback as (err: null, client: pg.Client) => void)(null, client),
-      (err: Error) => (callback as (err: Error) => void)(err),
-    );
-    return undefined;
+    const { callback: done, result } = promisify<pg.Client>(callback);
+    prepare()
+      .then(() => super.connect())
+      .then(
+        () => done(null, this),
+        (err: Error) => done(err),
+      );
+    return result;
   }
 }

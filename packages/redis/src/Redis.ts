@@ -1,7 +1,7 @@
 import { context, ROOT_CONTEXT } from '@opentelemetry/api';
 import { PicopError } from '@picop/codec';
-import { ContextPools } from '@picop/net-wrap';
-import { baseHeader, emitError, sendsHeader, splitOptions } from '@picop/net-wrap/internal';
+import type { ContextPools, PicopPools } from '@picop/net-wrap';
+import { baseHeader, emitError, splitOptions, wrapperPools } from '@picop/net-wrap/internal';
 import { setEnvId } from '@picop/propagator';
 import { type Callback, type Command, Redis as IORedis, type RedisOptions } from 'ioredis';
 import type { RedisInternals } from './internal-types.js';
@@ -99,60 +99,76 @@ export class Redis extends IORedis {
     const { index, options } = withOptions(args);
     const { enabled, picop } = splitOptions<PicopRedisOptions, PicopRedisClientOptions>(options);
     if (enabled) checkOptions(options);
+    let resolved: RedisOptions = {};
+    // Checked and made before ioredis's constructor, which connects: a bad option opens nothing.
+    const pools = enabled
+      ? wrapperPools<IORedis>(
+          picop,
+          LABEL,
+          {
+            base: () => this,
+            create: ({ header, envId, route }) =>
+              this.#createClient(header, envId, {
+                ...(route && { host: route.host, port: route.port }),
+                ...(envId !== undefined && isolated(picop.isolate, envId, resolved.keyPrefix)),
+              }),
+            destroy: (client) =>
+              client.quit().then(
+                () => undefined,
+                () => client.disconnect(),
+              ),
+            isIdle: (client) => {
+              const c = client as unknown as RedisInternals;
+              return (
+                !c.condition?.subscriber &&
+                c.commandQueue.length === 0 &&
+                c.offlineQueue.length === 0
+              );
+            },
+          },
+          'maxClients',
+        )
+      : undefined;
     const own = enabled ? { ...options, Connector: connectorFor(baseHeader(picop)) } : options;
     super(...((index < 0 ? [...args, own] : args.with(index, own)) as []));
-    if (!enabled) return;
+    if (pools === undefined) return;
     // ioredis has started to connect: a failure from here closes it before the socket opens.
     try {
       checkOptions({ path: this.options.path });
       const {
         picop: _picop,
         Connector: _connector,
-        ...resolved
+        ...rest
       } = this.options as PicopRedisClientOptions;
+      resolved = rest;
       this.#clientOptions = resolved;
       this.#isolatedKeys = isolatedKeys(picop.isolate, resolved.keyPrefix);
-      this.#pools = new ContextPools<IORedis>({
-        ...picop,
-        max: picop.maxClients,
-        base: this,
-        header: sendsHeader(picop),
-        create: ({ header, envId, route }) =>
-          this.#createClient(header, envId, {
-            ...(route && { host: route.host, port: route.port }),
-            ...(envId !== undefined && isolated(picop.isolate, envId, resolved.keyPrefix)),
-          }),
-        destroy: (client) =>
-          client.quit().then(
-            () => undefined,
-            () => client.disconnect(),
-          ),
-        isIdle: (client) => {
-          const c = client as unknown as RedisInternals;
-          return (
-            !c.condition?.subscriber && c.commandQueue.length === 0 && c.offlineQueue.length === 0
-          );
-        },
-      });
+      this.#pools = pools;
     } catch (err) {
       super.disconnect();
+      void pools.close();
       throw err;
     }
   }
 
   /**
    * The clients of the environments other than the baseline (this object): counters `size`,
-   * `created`, `evicted`, `expired` for metrics. `undefined` with PiCoP off.
+   * `created`, `evicted`, `expired` for metrics, and `byEnvId()`. `undefined` with PiCoP off.
    */
-  get pools(): ContextPools<IORedis> | undefined {
-    // ioredis's constructor calls connect() before this class's fields exist.
+  get pools(): PicopPools<IORedis> | undefined {
+    return this.#live;
+  }
+
+  // ioredis's constructor calls connect() before this class's fields exist.
+  get #live(): ContextPools<IORedis> | undefined {
     return #pools in this ? this.#pools : undefined;
   }
 
   // The client for the active context: this object for the baseline, and after quit() or
   // disconnect() (so calls fail with ioredis's own "Connection is closed.").
   #target(): IORedis {
-    return this.pools === undefined || this.#ended ? this : this.pools.acquire();
+    const pools = this.#live;
+    return pools === undefined || this.#ended ? this : pools.acquire();
   }
 
   static #route: (name: string, own: Method) => Method;
@@ -197,7 +213,7 @@ export class Redis extends IORedis {
     // client). Set here, not declared, so that its type stays ioredis's own (generic in ioredis 6).
     Object.defineProperty(Redis.prototype, 'duplicate', {
       value: function duplicate(this: Redis, override?: Partial<PicopRedisClientOptions>): Redis {
-        if (this.pools === undefined) {
+        if (this.#live === undefined) {
           return new Redis({ ...this.options, ...override } as PicopRedisClientOptions);
         }
         const { Connector: _connector, ...options } = this.options;
@@ -256,18 +272,18 @@ export class Redis extends IORedis {
   /** Defines a Lua command on every environment's client, present and future. */
   override defineCommand(name: string, definition: Script): void {
     super.defineCommand(name, definition);
-    if (this.pools === undefined) return;
+    if (this.#live === undefined) return;
     this.#scripts.set(name, definition);
-    for (const client of this.pools.values()) client.defineCommand(name, definition);
+    for (const client of this.#live.values()) client.defineCommand(name, definition);
     this.#routeOwn(name);
   }
 
   /** Adds a command ioredis does not know to every environment's client, present and future. */
   override addBuiltinCommand(name: string): void {
     super.addBuiltinCommand(name);
-    if (this.pools === undefined) return;
+    if (this.#live === undefined) return;
     this.#builtins.add(name);
-    for (const client of this.pools.values()) client.addBuiltinCommand(name);
+    for (const client of this.#live.values()) client.addBuiltinCommand(name);
     this.#routeOwn(name);
   }
 
@@ -285,20 +301,20 @@ export class Redis extends IORedis {
 
   /** Quits this client and every environment's client. */
   override quit(callback?: Callback<'OK'>): Promise<'OK'> {
-    if (this.pools !== undefined) {
+    if (this.#live !== undefined) {
       this.#ended = true;
-      void this.pools.clear();
+      void this.#live?.clear();
     }
     return super.quit(callback);
   }
 
   /** Disconnects this client and every environment's client (with `reconnect`, each reconnects). */
   override disconnect(reconnect = false): void {
-    if (this.pools !== undefined) {
-      if (reconnect) for (const client of this.pools.values()) client.disconnect(true);
+    if (this.#live !== undefined) {
+      if (reconnect) for (const client of this.#live.values()) client.disconnect(true);
       else {
         this.#ended = true;
-        void this.pools.clear();
+        void this.#live?.clear();
       }
     }
     super.disconnect(reconnect);

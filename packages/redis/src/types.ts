@@ -1,13 +1,9 @@
-import type { PicopWrapperOptions } from '@picop/net-wrap';
+import type { PicopWrapperOptions } from '@picop/net-wrap/internal';
 import type { RedisOptions } from 'ioredis';
 
 /** The `picop` key of the options. */
 export interface PicopRedisOptions extends PicopWrapperOptions {
-  /**
-   * Most environments with a client (one connection each) at once; past it the least recently
-   * used idle client is closed.
-   * @default 32
-   */
+  /** @deprecated since 0.2.0, removed in 0.3.0: `maxPools`. */
   maxClients?: number;
   /** Logical isolation on the client's own Redis: see {@link RedisIsolation}. */
   isolate?: RedisIsolation;

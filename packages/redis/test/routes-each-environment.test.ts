@@ -136,8 +136,8 @@ describe('@picop/redis through the PiCoP proxy', () => {
     ]);
   });
 
-  it('holds at most maxClients connections for 10,000 distinct Env-Ids', async () => {
-    const redis = newRedis({ picop: { maxClients: 4 } });
+  it('holds at most maxPools connections for 10,000 distinct Env-Ids', async () => {
+    const redis = newRedis({ picop: { maxPools: 4 } });
     let most = 0;
     for (let i = 0; i < 10_000; i++) {
       await withEnvId(`tenant-${i}`, () => redis.ping());
@@ -176,7 +176,7 @@ describe('@picop/redis through the PiCoP proxy', () => {
   });
 
   it('duplicate() keeps the picop options', async () => {
-    const redis = newRedis({ picop: { maxClients: 2 } });
+    const redis = newRedis({ picop: { maxPools: 2 } });
     const copy = redis.duplicate();
     clients.push(copy);
     await withEnvId('feature-1', () => copy.set(`${run}:a`, 'from-duplicate'));
