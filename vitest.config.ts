@@ -8,8 +8,11 @@ const modulesDir = fileURLToPath(new URL('./node_modules/', import.meta.url));
 // Tests run against each package's sources; test/packaging.test.ts checks the built dist/.
 const alias = [
   { find: /^@picop\/mysql\/callback$/, replacement: `${packagesDir}mysql/src/callback.ts` },
+  {
+    find: /^@picop\/propagator\/internal$/,
+    replacement: `${packagesDir}propagator/src/internal.ts`,
+  },
   { find: /^@picop\/net-wrap\/internal$/, replacement: `${packagesDir}net-wrap/src/internal.ts` },
-  { find: /^@picop\/proxy\/internal$/, replacement: `${packagesDir}proxy/src/internal.ts` },
   ...readdirSync(packagesDir).map((dir) => ({
     find: new RegExp(`^@picop/${dir === 'picop-codec' ? 'codec' : dir}$`),
     replacement: `${packagesDir}${dir}/src/index.ts`,

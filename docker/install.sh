@@ -8,7 +8,7 @@ command=$1
 packs=$2
 case "$command" in
   picop-proxy) names="codec routes proxy" ;;
-  picop-gateway) names="codec propagator routes net-wrap fetch proxy gateway" ;;
+  picop-gateway) names="codec propagator routes net-wrap fetch gateway" ;;
   *) echo "install.sh: the command must be picop-proxy or picop-gateway, got $command" >&2; exit 2 ;;
 esac
 files=""

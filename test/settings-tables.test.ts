@@ -1,10 +1,10 @@
 // The settings tables of the commands' READMEs come from the same table as their --help and their
 // validation: a setting added, renamed or re-defaulted in one place shows in the other.
 import { readFileSync } from 'node:fs';
+import { markdownTable, type Setting } from '@picop/cli-kit';
 import { describe, expect, it } from 'vitest';
 import { SETTINGS as GATEWAY } from '../packages/gateway/src/config.js';
 import { SETTINGS as PROXY } from '../packages/proxy/src/config.js';
-import { markdownTable, type Setting } from '../packages/proxy/src/settings.js';
 
 /** A Markdown table's cells, row by row (Biome pads the columns; `\|` is a pipe in a cell). */
 function cells(text: string): string[][] {

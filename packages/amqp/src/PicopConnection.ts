@@ -10,7 +10,8 @@ import {
   withFallbackEnvId,
   wrapperPools,
 } from '@picop/net-wrap/internal';
-import { defaultConnectionPropagator, getEnvId } from '@picop/propagator';
+import { getEnvId } from '@picop/propagator';
+import { defaultConnectionPropagator } from '@picop/propagator/internal';
 import type {
   Channel,
   ChannelOptions,

@@ -4,7 +4,7 @@ import {
   messageFieldsGetter,
   withContextFields,
 } from '@picop/net-wrap/internal';
-import { defaultConnectionPropagator } from '@picop/propagator';
+import { defaultConnectionPropagator } from '@picop/propagator/internal';
 import type { ConsumeMessage, GetMessage, Message, Options } from 'amqplib';
 
 /**

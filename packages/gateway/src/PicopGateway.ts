@@ -5,8 +5,9 @@ import { ROOT_CONTEXT } from '@opentelemetry/api';
 import { PicopError } from '@picop/codec';
 import { PicopDispatcher } from '@picop/fetch';
 import { setEnvId } from '@picop/propagator';
-import { type Address, formatAddress, parseAddress, RouteTable } from '@picop/proxy';
+import { type Address, formatAddress, parseAddress, RouteTable } from '@picop/routes';
 import type { Dispatcher } from 'undici';
+import { DEFAULTS } from './defaults.js';
 import { GatewayMetrics, type GatewayMetricsOptions } from './metrics.js';
 import { EnvIdSelector, forwardedHeaders, hopByHopOf, type SelectionOptions } from './selection.js';
 
@@ -215,18 +216,19 @@ export class PicopGateway {
       throw new PicopError('ERR_PICOP_INVALID_ARG', 'The gateway needs an upstream or routes');
     }
     this.#selector = new EnvIdSelector(options);
-    this.#envIdHeader = (options.header ?? 'env-id').toLowerCase();
-    const timeout = options.timeoutMs ?? 60_000;
-    this.#maxEnvRequests = options.maxEnvRequests ?? 256;
+    this.#envIdHeader = (options.header ?? DEFAULTS.header).toLowerCase();
+    const timeout = options.timeoutMs ?? DEFAULTS.timeoutMs;
+    this.#maxEnvRequests = options.maxEnvRequests ?? DEFAULTS.maxEnvRequests;
     this.#dispatcher = new PicopDispatcher({
       connections: options.connections,
       headersTimeout: timeout,
       bodyTimeout: timeout,
       // Every destination of the gateway (its upstream, its routes) speaks PiCoP.
-      picop: { maxPools: options.maxPools ?? 64, envId: undefined, origins: '*' },
+      // Work without an Env-Id is the baseline's, whatever PICOP_ENV_ID says.
+      picop: { maxPools: options.maxPools ?? DEFAULTS.maxPools, envId: null, origins: '*' },
     });
     this.#logger = options.logger;
-    this.metrics = new GatewayMetrics(options, () => this.#dispatcher.size);
+    this.metrics = new GatewayMetrics(options, () => this.#dispatcher.pools.size);
     this.server = http.createServer((req, res) => this.#forward(req, res));
     this.server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) =>
       this.#upgrade(req, socket, head),

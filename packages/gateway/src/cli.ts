@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 import http from 'node:http';
 import { join } from 'node:path';
-import { formatAddress } from '@picop/proxy';
-import { resolvesToLoopback, startCommand, usage } from '@picop/proxy/internal';
+import { resolvesToLoopback, startCommand, usage } from '@picop/cli-kit';
+import { formatAddress } from '@picop/routes';
 import { pino } from 'pino';
 import { collectDefaultMetrics } from 'prom-client';
 import { loadGatewayConfig, SETTINGS } from './config.js';
+import { DEFAULTS } from './defaults.js';
 import { createGateway } from './PicopGateway.js';
 
 const USAGE = usage(
@@ -25,8 +26,8 @@ async function main(): Promise<void> {
   if (config === undefined) return;
   const {
     admin,
-    graceMs = 10_000,
-    logLevel = 'info',
+    graceMs = DEFAULTS.graceMs,
+    logLevel = DEFAULTS.logLevel,
     tokenFile: _t,
     cookieKeyFile: _c,
     ...options

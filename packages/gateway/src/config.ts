@@ -1,6 +1,7 @@
+import { loadSettings, readSecret, type Setting } from '@picop/cli-kit';
 import { PicopError } from '@picop/codec';
-import { type Address, parseAddress } from '@picop/proxy';
-import { loadSettings, readSecret, type Setting } from '@picop/proxy/internal';
+import { type Address, parseAddress } from '@picop/routes';
+import { DEFAULTS } from './defaults.js';
 import type { GatewayOptions } from './PicopGateway.js';
 
 /** Everything the `picop-gateway` command is configured with: the config file's keys. */
@@ -19,7 +20,7 @@ export interface GatewayConfig
 }
 
 /** The settings of `picop-gateway`: `--help` and the README's table come from here. */
-export const SETTINGS: readonly Setting[] = [
+export const SETTINGS = [
   {
     key: 'listen',
     flag: 'listen',
@@ -52,7 +53,7 @@ export const SETTINGS: readonly Setting[] = [
     type: 'string',
     arg: 'NAME',
     help: 'request header with the Env-Id',
-    default: 'env-id',
+    default: String(DEFAULTS.header),
   },
   {
     key: 'ignoreBaggage',
@@ -87,7 +88,7 @@ export const SETTINGS: readonly Setting[] = [
     type: 'list',
     arg: 'PATTERN',
     help: 'Env-Ids a request may pick (* globs); repeat for more',
-    default: '*',
+    default: DEFAULTS.allow.join(','),
   },
   {
     key: 'tokenFile',
@@ -115,7 +116,7 @@ export const SETTINGS: readonly Setting[] = [
     min: 1,
     arg: 'SECONDS',
     help: 'how long a signed cookie proves its Env-Id after signing',
-    default: '604800',
+    default: String(DEFAULTS.cookieMaxAge),
   },
   {
     key: 'maxPools',
@@ -124,7 +125,7 @@ export const SETTINGS: readonly Setting[] = [
     type: 'integer',
     min: 1,
     help: "most environments with a connection pool (the baseline's is not counted)",
-    default: '64',
+    default: String(DEFAULTS.maxPools),
   },
   {
     key: 'maxEnvRequests',
@@ -133,7 +134,7 @@ export const SETTINGS: readonly Setting[] = [
     type: 'integer',
     min: 1,
     help: "most requests of one environment at once (the baseline's are not capped)",
-    default: '256',
+    default: String(DEFAULTS.maxEnvRequests),
   },
   {
     key: 'connections',
@@ -152,7 +153,7 @@ export const SETTINGS: readonly Setting[] = [
     min: 1,
     arg: 'MS',
     help: "time for the upstream's headers, and between body chunks",
-    default: '60000',
+    default: String(DEFAULTS.timeoutMs),
   },
   {
     key: 'admin',
@@ -170,7 +171,7 @@ export const SETTINGS: readonly Setting[] = [
     type: 'integer',
     arg: 'MS',
     help: 'SIGTERM lets requests finish this long',
-    default: '10000',
+    default: String(DEFAULTS.graceMs),
   },
   {
     key: 'logLevel',
@@ -179,9 +180,9 @@ export const SETTINGS: readonly Setting[] = [
     type: 'string',
     arg: 'LEVEL',
     help: 'pino level: error, warn, info, debug',
-    default: 'info',
+    default: String(DEFAULTS.logLevel),
   },
-];
+] as const satisfies readonly Setting<keyof GatewayConfig>[];
 
 const bad = (message: string) => new PicopError('ERR_PICOP_INVALID_ARG', message);
 

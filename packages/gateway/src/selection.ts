@@ -1,8 +1,9 @@
 import { createHmac } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
+import { equalSecret } from '@picop/cli-kit';
 import { envIdProblem, PicopError } from '@picop/codec';
 import { baggageValues, DEFAULT_BAGGAGE_KEY, withoutBaggageKey } from '@picop/propagator';
-import { equalSecret } from '@picop/proxy/internal';
+import { DEFAULTS } from './defaults.js';
 
 /** Where the gateway reads a request's Env-Id, and who may leave the baseline. */
 export interface SelectionOptions {
@@ -127,14 +128,14 @@ export class EnvIdSelector {
   readonly #cookieMaxAge: number;
 
   constructor(options: SelectionOptions = {}) {
-    this.#header = (options.header ?? 'env-id').toLowerCase();
+    this.#header = (options.header ?? DEFAULTS.header).toLowerCase();
     this.#baggage = !options.ignoreBaggage;
     this.#cookie = options.cookie;
     this.#host = options.hostPattern === undefined ? undefined : hostPattern(options.hostPattern);
-    this.#allow = allowPattern(options.allow ?? ['*']);
+    this.#allow = allowPattern(options.allow ?? DEFAULTS.allow);
     this.#token = options.token || undefined;
     this.#cookieKey = options.cookieKey || undefined;
-    this.#cookieMaxAge = options.cookieMaxAge ?? 604_800;
+    this.#cookieMaxAge = options.cookieMaxAge ?? DEFAULTS.cookieMaxAge;
     if (!(this.#cookieMaxAge > 0)) {
       throw new PicopError(
         'ERR_PICOP_INVALID_ARG',

@@ -150,6 +150,16 @@ describe('picop-gateway', () => {
     expect(f2).toMatchObject({ name: 'B[main]', envId: 'feature-2' });
   });
 
+  it("serves a request without Env-Id from the baseline even when PICOP_ENV_ID is set (the gateway's own process)", async () => {
+    process.env.PICOP_ENV_ID = 'feature-1';
+    try {
+      const port = await gateway();
+      expect(seen(await send(port))).toMatchObject({ name: 'B[main]', envId: null });
+    } finally {
+      delete process.env.PICOP_ENV_ID;
+    }
+  });
+
   it('reads the Env-Id from baggage, a cookie or the host name when configured', async () => {
     const port = await gateway({ cookie: 'env', hostPattern: '*.preview.example.com' });
     const fromBaggage = seen(

@@ -16,7 +16,8 @@ import {
   withFallbackEnvId,
   wrapperPools,
 } from '@picop/net-wrap/internal';
-import { defaultConnectionPropagator, getEnvId, setEnvId } from '@picop/propagator';
+import { getEnvId, setEnvId } from '@picop/propagator';
+import { defaultConnectionPropagator } from '@picop/propagator/internal';
 import {
   type ClientSubscribeCallback,
   type DoneCallback,

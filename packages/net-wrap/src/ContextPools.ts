@@ -6,12 +6,8 @@ import {
   type TextMapPropagator,
 } from '@opentelemetry/api';
 import { type Dialect, PicopError, type PicopFields } from '@picop/codec';
-import {
-  defaultConnectionPropagator,
-  fieldsForContext,
-  getEnvId,
-  headerForContext,
-} from '@picop/propagator';
+import { fieldsForContext, getEnvId, headerForContext } from '@picop/propagator';
+import { defaultConnectionPropagator } from '@picop/propagator/internal';
 import { type Route, Routes, type RoutesOptions } from '@picop/routes';
 import { BoundedPool } from './BoundedPool.js';
 import { fallbackEnvId, withFallbackEnvId } from './wrapper-options.js';
@@ -58,10 +54,11 @@ export interface ContextPoolsOptions<T> {
    */
   idleTimeoutMs?: number;
   /**
-   * Env-Id of work that runs with no Env-Id in its context (a consumer, a cron job).
+   * Env-Id of work that runs with no Env-Id in its context (a consumer, a cron job); `null`:
+   * none, whatever `PICOP_ENV_ID` says.
    * @default process.env.PICOP_ENV_ID
    */
-  envId?: string;
+  envId?: string | null;
   /** @default `EnvIdPropagator` alone */
   propagator?: TextMapPropagator;
   /** @default 'spec' */

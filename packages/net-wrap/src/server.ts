@@ -7,7 +7,8 @@ import {
   ROOT_CONTEXT,
   type TextMapPropagator,
 } from '@opentelemetry/api';
-import { contextFromFields, defaultConnectionPropagator } from '@picop/propagator';
+import { contextFromFields } from '@picop/propagator';
+import { defaultConnectionPropagator } from '@picop/propagator/internal';
 import { peerOf, type ReadHeaderOptions, readHeader } from './readHeader.js';
 
 /** Options of {@link acceptPicop}. */

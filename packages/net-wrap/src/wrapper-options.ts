@@ -21,10 +21,11 @@ export interface PicopWrapperOptions {
    */
   propagator?: TextMapPropagator;
   /**
-   * Env-Id of work that runs with no Env-Id in its context (consumers, cron jobs).
+   * Env-Id of work that runs with no Env-Id in its context (consumers, cron jobs); `null`: none,
+   * whatever `PICOP_ENV_ID` says (such work is the baseline's).
    * @default process.env.PICOP_ENV_ID
    */
-  envId?: string;
+  envId?: string | null;
   /**
    * Close an environment's client after this long unused (0: never).
    * @default 60000
@@ -61,7 +62,8 @@ export function picopEnabled(option: unknown): boolean {
  * The Env-Id of work without one: `option`, else `PICOP_ENV_ID`, else none.
  * Throws `ERR_PICOP_INVALID_ARG` for an invalid one.
  */
-export function fallbackEnvId(option: string | undefined): string | undefined {
+export function fallbackEnvId(option: string | null | undefined): string | undefined {
+  if (option === null) return undefined;
   const value = option ?? (process.env[ENV_ID_VARIABLE] || undefined);
   const problem = value === undefined ? undefined : envIdProblem(value);
   if (problem !== undefined) {

@@ -1,7 +1,8 @@
 import { ROOT_CONTEXT, TraceFlags, trace } from '@opentelemetry/api';
 import { CompositePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
 import { withContextFields } from '@picop/net-wrap/internal';
-import { defaultConnectionPropagator, setEnvId } from '@picop/propagator';
+import { setEnvId } from '@picop/propagator';
+import { defaultConnectionPropagator } from '@picop/propagator/internal';
 import { describe, expect, it } from 'vitest';
 
 const feature1 = setEnvId(ROOT_CONTEXT, 'feature-1');

@@ -12,7 +12,6 @@ export { getEnvId, setEnvId, withEnvId } from './env-id.js';
 export type { HeaderForContextOptions } from './picop-carrier.js';
 export {
   contextFromFields,
-  defaultConnectionPropagator,
   fieldsForContext,
   headerForContext,
   picopFieldsGetter,

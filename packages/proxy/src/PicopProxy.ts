@@ -4,6 +4,7 @@ import { type Dialect, PicopError } from '@picop/codec';
 import { type Address, formatAddress, parseAddress, RoutesFile, RouteTable } from '@picop/routes';
 import type { Registry } from 'prom-client';
 import { Connection } from './connection.js';
+import { DEFAULTS } from './defaults.js';
 import { ProxyStats } from './ProxyStats.js';
 
 /** What the proxy logs with: pino's logger fits, and so does a small adapter of any other. */
@@ -145,7 +146,7 @@ export class PicopProxy {
       (socket) => this.#accept(socket),
     );
     this.routes.check = (destination, what) => this.#refuseSelf(destination, what);
-    const quietMs = options.rerouteQuietMs ?? 100;
+    const quietMs = options.rerouteQuietMs ?? DEFAULTS.rerouteQuietMs;
     this.routes.onChange = () => {
       for (const connection of this.#connections) connection.rerouted(quietMs);
     };
@@ -241,7 +242,7 @@ export class PicopProxy {
   }
 
   #accept(accepted: net.Socket): void {
-    const max = this.#options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+    const max = this.#options.maxConnections ?? DEFAULTS.maxConnections;
     if (this.#connections.size >= max) {
       this.#stats.label('_unknown').accepted++;
       this.#stats.fail('_unknown', 'max_connections');
@@ -262,9 +263,6 @@ export class PicopProxy {
     this.#connections.add(connection);
   }
 }
-
-/** Most connections a proxy holds unless told otherwise (`maxConnections`). */
-export const DEFAULT_MAX_CONNECTIONS = 10_000;
 
 const LOOPBACK = /^(localhost|127\.\d+\.\d+\.\d+|::1|0\.0\.0\.0|::)$/i;
 

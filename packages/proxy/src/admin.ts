@@ -1,6 +1,6 @@
-import { timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
+import { equalSecret } from '@picop/cli-kit';
 import { isPicopError } from '@picop/codec';
 import { type Address, formatAddress } from '@picop/routes';
 import { Counter } from 'prom-client';
@@ -41,13 +41,6 @@ export interface AdminOptions {
   token?: string;
   /** Serve HTTPS with this certificate and key (PEM). */
   tls?: { cert: string | Buffer; key: string | Buffer };
-}
-
-/** Whether `given` equals `expected`, in time that does not depend on where they differ. */
-export function equalSecret(given: string, expected: string): boolean {
-  const a = Buffer.from(given);
-  const b = Buffer.from(expected);
-  return a.length === b.length && timingSafeEqual(a, b);
 }
 
 /**

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { readSecret, resolvesToLoopback, startCommand } from '@picop/cli-kit';
 import { PicopError } from '@picop/codec';
 import { type Address, formatAddress } from '@picop/routes';
 import { type Logger, pino } from 'pino';
@@ -8,8 +9,8 @@ import { collectDefaultMetrics } from 'prom-client';
 import { createAdminServer } from './admin.js';
 import { loadConfig, USAGE } from './config.js';
 import { registerWithController } from './controller.js';
+import { DEFAULTS } from './defaults.js';
 import { createProxy } from './PicopProxy.js';
-import { readSecret, resolvesToLoopback, startCommand } from './settings.js';
 
 async function main(): Promise<void> {
   const config = startCommand(
@@ -21,8 +22,8 @@ async function main(): Promise<void> {
   if (config === undefined) return;
   const {
     admin,
-    graceMs = 10_000,
-    logLevel = 'info',
+    graceMs = DEFAULTS.graceMs,
+    logLevel = DEFAULTS.logLevel,
     adminTokenFile,
     adminInsecure,
     adminTlsCert,
@@ -83,7 +84,7 @@ async function main(): Promise<void> {
       listen: formatAddress(address),
       default: proxy.routes.default && formatAddress(proxy.routes.default),
       routes: proxy.routes.size,
-      header: options.header ?? 'required',
+      header: options.header ?? DEFAULTS.header,
       admin: adminAddress,
     },
     `picop-proxy listening on ${formatAddress(address)}`,

@@ -1,6 +1,8 @@
+import { loadSettings, type Setting, usage } from '@picop/cli-kit';
+import { DEFAULT_MAX_LENGTH, PICOP_GO_MAX_LENGTH } from '@picop/codec';
 import { type Address, parseAddress } from '@picop/routes';
+import { DEFAULTS } from './defaults.js';
 import type { ProxyOptions } from './PicopProxy.js';
-import { loadSettings, type Setting, usage } from './settings.js';
 
 /** Everything the `picop-proxy` command is configured with: the config file's keys. */
 export interface ProxyConfig extends Omit<ProxyOptions, 'logger'> {
@@ -23,7 +25,7 @@ export interface ProxyConfig extends Omit<ProxyOptions, 'logger'> {
 }
 
 /** The settings of `picop-proxy`: `--help`, the README's table and validation come from here. */
-export const SETTINGS: readonly Setting[] = [
+export const SETTINGS = [
   {
     key: 'listen',
     flag: 'listen',
@@ -66,7 +68,7 @@ export const SETTINGS: readonly Setting[] = [
     values: ['required', 'optional'],
     arg: 'required|optional',
     help: 'optional: a client without PiCoP goes to the default route untouched (clients that speak first only)',
-    default: 'required',
+    default: String(DEFAULTS.header),
   },
   {
     key: 'propagate',
@@ -84,7 +86,7 @@ export const SETTINGS: readonly Setting[] = [
     values: ['spec', 'picop-go'],
     arg: 'spec|picop-go',
     help: 'header layout of the clients',
-    default: 'spec',
+    default: String(DEFAULTS.dialect),
   },
   {
     key: 'fieldName',
@@ -93,7 +95,7 @@ export const SETTINGS: readonly Setting[] = [
     type: 'string',
     arg: 'NAME',
     help: 'header field holding the Env-Id',
-    default: 'Env-Id',
+    default: String(DEFAULTS.fieldName),
   },
   {
     key: 'headerTimeoutMs',
@@ -103,7 +105,7 @@ export const SETTINGS: readonly Setting[] = [
     min: 1,
     arg: 'MS',
     help: 'time allowed for a complete header',
-    default: '5000',
+    default: String(DEFAULTS.headerTimeoutMs),
   },
   {
     key: 'maxHeaderBytes',
@@ -113,7 +115,7 @@ export const SETTINGS: readonly Setting[] = [
     min: 0,
     max: 65535,
     help: 'longest header context accepted (and re-sent)',
-    default: '4096',
+    default: `${DEFAULT_MAX_LENGTH} (picop-go: ${PICOP_GO_MAX_LENGTH})`,
   },
   {
     key: 'connectTimeoutMs',
@@ -123,7 +125,7 @@ export const SETTINGS: readonly Setting[] = [
     min: 1,
     arg: 'MS',
     help: 'time allowed to reach a destination',
-    default: '5000',
+    default: String(DEFAULTS.connectTimeoutMs),
   },
   {
     key: 'idleTimeoutMs',
@@ -133,7 +135,7 @@ export const SETTINGS: readonly Setting[] = [
     min: 0,
     arg: 'MS',
     help: 'close a connection with no byte either way this long (0: never)',
-    default: '0',
+    default: String(DEFAULTS.idleTimeoutMs),
   },
   {
     key: 'rerouteQuietMs',
@@ -143,7 +145,7 @@ export const SETTINGS: readonly Setting[] = [
     min: 1,
     arg: 'MS',
     help: 'after a route change, close its connections once quiet this long (they reconnect)',
-    default: '100',
+    default: String(DEFAULTS.rerouteQuietMs),
   },
   {
     key: 'maxConnections',
@@ -152,7 +154,7 @@ export const SETTINGS: readonly Setting[] = [
     type: 'integer',
     min: 1,
     help: 'most connections open at once; more are closed on accept (as maxconn)',
-    default: '10000',
+    default: String(DEFAULTS.maxConnections),
   },
   {
     key: 'admin',
@@ -224,7 +226,7 @@ export const SETTINGS: readonly Setting[] = [
     min: 0,
     arg: 'MS',
     help: 'SIGTERM lets open connections finish this long',
-    default: '10000',
+    default: String(DEFAULTS.graceMs),
   },
   {
     key: 'logLevel',
@@ -233,9 +235,9 @@ export const SETTINGS: readonly Setting[] = [
     type: 'string',
     arg: 'LEVEL',
     help: 'pino level: error, info, debug (per connection)',
-    default: 'info',
+    default: String(DEFAULTS.logLevel),
   },
-];
+] as const satisfies readonly Setting<keyof ProxyConfig>[];
 
 export const USAGE = usage(
   'picop-proxy',

@@ -1,6 +1,5 @@
 import type net from 'node:net';
 import {
-  DEFAULT_HEADER_TIMEOUT_MS,
   encodeHeader,
   HeaderReader,
   type HeaderReadResult,
@@ -9,6 +8,7 @@ import {
 } from '@picop/codec';
 import type { Address, RouteTable } from '@picop/routes';
 import { formatAddress } from '@picop/routes';
+import { DEFAULTS } from './defaults.js';
 import type { ProxyLogger, ProxyOptions } from './PicopProxy.js';
 import type { ProxyStats } from './ProxyStats.js';
 import { plainClientOf } from './plain-client.js';
@@ -51,7 +51,8 @@ export class Connection {
     this.#c = c;
     const o = c.options;
     this.#reader = new HeaderReader({
-      mode: o.header ?? 'required',
+      mode: o.header ?? DEFAULTS.header,
+      // The codec's default, which depends on the dialect (4096; picop-go: 255).
       maxLength: o.maxHeaderBytes,
       dialect: o.dialect,
     });
@@ -61,7 +62,7 @@ export class Connection {
     );
     const client = this.client;
     client.setKeepAlive(true, KEEP_ALIVE_INITIAL_DELAY_MS);
-    const timeoutMs = o.headerTimeoutMs ?? DEFAULT_HEADER_TIMEOUT_MS;
+    const timeoutMs = o.headerTimeoutMs ?? DEFAULTS.headerTimeoutMs;
     this.#headerTimer = setTimeout(() => {
       if (this.#reader) this.#refuse(noHeaderError(this.#reader.bytesRead, timeoutMs));
     }, timeoutMs);
@@ -184,7 +185,7 @@ export class Connection {
       this.#c.onEnd(this);
       return false;
     }
-    const envId = fields?.get(o.fieldName ?? 'Env-Id');
+    const envId = fields?.get(o.fieldName ?? DEFAULTS.fieldName);
     const routed = envId === undefined ? undefined : routes.get(envId);
     const target = routed ?? routes.default;
     // Only Env-Ids with a route become metric labels.
@@ -218,8 +219,8 @@ export class Connection {
     this.#relay = new Relay(client, {
       target,
       header,
-      connectTimeoutMs: o.connectTimeoutMs ?? 5000,
-      idleTimeoutMs: o.idleTimeoutMs ?? 0,
+      connectTimeoutMs: o.connectTimeoutMs ?? DEFAULTS.connectTimeoutMs,
+      idleTimeoutMs: o.idleTimeoutMs ?? DEFAULTS.idleTimeoutMs,
       onBytes: (direction, n) => {
         this.#lastFromClient = direction === 'toDestination';
         // Timed only while a route change waits for quiet: no clock read per chunk otherwise.

@@ -1,9 +1,6 @@
-export type { Address } from '@picop/routes';
-export { formatAddress, parseAddress, RoutesFile, RouteTable } from '@picop/routes';
 export type { AdminOptions } from './admin.js';
 export { createAdminServer } from './admin.js';
 export type { ProxyConfig } from './config.js';
-export { loadConfig } from './config.js';
 export type { ControllerRegistration } from './controller.js';
 export { registerWithController } from './controller.js';
 export type { ProxyLogger, ProxyOptions, ProxyStatsSnapshot } from './PicopProxy.js';

@@ -1,16 +1,17 @@
 // One table of a command's settings: each once, with its flag, environment variable, config-file
 // key, type, default and help line. `--help`, the README's table and validation come from it.
 
+import { timingSafeEqual } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { PicopError } from '@picop/codec';
 import { routesValue } from '@picop/routes';
 
-/** One setting of a command. */
-export interface Setting {
+/** One setting of a command; `K`, the command's config keys. */
+export interface Setting<K extends string = string> {
   /** Config-file key, and the key of the loaded values. */
-  key: string;
+  key: K;
   /** Flag, without `--`. */
   flag: string;
   /** Environment variable. */
@@ -25,7 +26,10 @@ export interface Setting {
   /** Placeholder of the value in `--help`, e.g. `HOST:PORT`. */
   arg?: string;
   help: string;
-  /** Default, as shown in `--help` (the code applies it). */
+  /**
+   * Default, as shown in `--help` and the README: `String()` of the command's `DEFAULTS` entry,
+   * which the code applies, or words (`off`) for a feature that is off until set.
+   */
   default?: string;
   /** Allowed values of a `string`. */
   values?: readonly string[];
@@ -350,4 +354,14 @@ export async function resolvesToLoopback(host: string, flag: string): Promise<bo
     addresses.length > 0 &&
     addresses.every(({ address }) => /^(::ffff:)?127\./.test(address) || address === '::1')
   );
+}
+
+/**
+ * Whether two secrets are equal, in time that does not depend on where they differ (the admin
+ * API's bearer token, the gateway's token).
+ */
+export function equalSecret(given: string, expected: string): boolean {
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
 }

@@ -1,9 +1,7 @@
-// For the @picop command packages only (the gateway): the shared settings table and secrets.
-// Not public API: it may change in any release.
-
-export { equalSecret } from './admin.js';
+// What the two commands (picop-proxy, picop-gateway) share; bundled into each at build time.
 export type { Setting, SettingValues } from './settings.js';
 export {
+  equalSecret,
   loadSettings,
   markdownTable,
   readSecret,

@@ -1,0 +1,4 @@
+// For the @picop packages only (net-wrap and the wrappers). Not public API: it may change in any
+// release.
+
+export { defaultConnectionPropagator } from './picop-carrier.js';
