@@ -1,4 +1,4 @@
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
@@ -19,13 +19,36 @@ const alias = [
   })),
 ];
 
-// The wrappers' tests again with the other supported major of the wrapped library (installed
-// here under an alias), resolved in place of the default one.
-const otherMajors = [
+// The wrappers' tests again with the oldest release of each wrapped library's peer range and the
+// other supported major (installed here under an alias), resolved in place of the default one (the
+// newest). amqplib's oldest runs in packages/amqp/test/amqplib-0.10.test.ts: the wrapper loads
+// its internals by path.
+const peerRanges = [
+  {
+    name: 'mysql2-oldest',
+    modules: { mysql2: 'index.js', 'mysql2/promise': 'promise.js' },
+    tests: 'packages/mysql/test/*.test.ts',
+  },
+  {
+    name: 'ioredis-oldest',
+    modules: { ioredis: 'built/index.js' },
+    tests: 'packages/redis/test/*.test.ts',
+  },
   {
     name: 'ioredis-6',
-    module: 'ioredis',
-    tests: 'packages/redis/test/{idiom-matrix,routes-each-environment}.test.ts',
+    modules: { ioredis: 'built/index.js' },
+    tests: 'packages/redis/test/*.test.ts',
+  },
+  { name: 'pg-oldest', modules: { pg: 'lib/index.js' }, tests: 'packages/pg/test/*.test.ts' },
+  {
+    name: 'mqtt-oldest',
+    modules: { mqtt: 'build/src/mqtt.js' },
+    tests: 'packages/mqtt/test/*.test.ts',
+  },
+  {
+    name: 'undici-oldest',
+    modules: { undici: 'index.js' },
+    tests: 'packages/fetch/test/*.test.ts',
   },
 ];
 
@@ -55,14 +78,25 @@ export default defineConfig({
         },
         extends: true as const,
       },
-      ...otherMajors.map(({ name, module, tests }) => ({
+      ...peerRanges.map(({ name, modules, tests }) => ({
         resolve: {
           alias: [
+            ...Object.entries(modules).map(([module, file]) => ({
+              find: new RegExp(`^${module}$`),
+              replacement: `${modulesDir}${name}/${file}`,
+            })),
             ...alias,
-            { find: new RegExp(`^${module}$`), replacement: `${modulesDir}${name}/built/index.js` },
           ],
         },
-        test: { name, include: [tests] },
+        test: {
+          name,
+          include: [tests],
+          // For the tests of behaviour that is the library's own and changed within the range.
+          env: {
+            PEER_VERSION: JSON.parse(readFileSync(`${modulesDir}${name}/package.json`, 'utf8'))
+              .version,
+          },
+        },
         extends: true as const,
       })),
     ],

@@ -33,6 +33,7 @@ function steadyLoad(envId: string, call: () => Promise<number>) {
     while (running) {
       ports.push(await withEnvId(envId, call));
       onAnswer();
+      // pacing: the load generator's rate, not synchronisation
       await new Promise((r) => setTimeout(r, LOAD_INTERVAL_MS));
     }
   })();

@@ -308,6 +308,7 @@ export async function runDemo({
           const value = await r.get(`${run}:${key}`);
           if (value) return `${value} -> Redis[${env}]`;
         }
+        // pacing: the consumer is another process; the demo reads its store as a user would
         await new Promise((r) => setTimeout(r, 100));
       }
       return 'not consumed';

@@ -43,6 +43,7 @@ export async function waitForPort(
     });
     if (ok) return;
     if (Date.now() > deadline) throw new Error(`nothing listens on ${port} after ${timeoutMs} ms`);
+    // pacing: another process's server has no event to await until it listens
     await new Promise((r) => setTimeout(r, 100));
   }
 }

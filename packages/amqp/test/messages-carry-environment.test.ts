@@ -104,8 +104,10 @@ describe('@picop/amqp through the PiCoP proxy', () => {
       ch.sendToQueue(queue, Buffer.from('b'), { headers: { 'env-id': 'explicit' } }),
     );
     expect(options).toEqual({ headers: { 'x-app': 'shop' }, persistent: true });
-    const first = await waitForMessage(ch, queue);
-    const second = await waitForMessage(ch, queue);
+    const [first, second] = (await waitForMessages(ch, queue, 2)) as [
+      amqplib.ConsumeMessage,
+      amqplib.ConsumeMessage,
+    ];
     expect(first.properties.headers).toEqual({ 'x-app': 'shop', 'Env-Id': 'feature-2' });
     expect(second.properties.headers).toEqual({ 'env-id': 'explicit' }); // the caller's own header wins
     expect(getEnvId(contextOfMessage(first))).toBe('feature-2');
@@ -135,6 +137,7 @@ describe('@picop/amqp through the PiCoP proxy', () => {
     const handledBy = new Map<string, string>();
     const duplicates: string[] = [];
     let delivered = 0;
+    let consuming: Promise<void> = Promise.resolve();
     const done = new Promise<void>((resolve) => {
       const check = () => {
         if (delivered === total * envs.length) resolve();
@@ -162,14 +165,14 @@ describe('@picop/amqp through the PiCoP proxy', () => {
           ch.ack(msg);
         });
       };
-      void (async () => {
+      consuming = (async () => {
         const setup = await admin.createChannel();
         await setup.assertExchange(exchange, 'fanout', { autoDelete: true });
         await setup.close();
         for (const env of envs) await startConsumer(env);
       })();
     });
-    await new Promise((r) => setTimeout(r, 300));
+    await consuming; // every queue bound and consumed: no message can be missed
     const publisher = await open();
     const confirm = await publisher.createConfirmChannel();
     for (let i = 0; i < total; i++) {
@@ -229,7 +232,7 @@ describe('@picop/amqp through the PiCoP proxy', () => {
     const ch = await conn.createChannel();
     const { queue } = await ch.assertQueue('', { exclusive: true });
     await withEnvId('feature-1', async () => ch.sendToQueue(queue, Buffer.from('x')));
-    const msg = await waitForMessage(ch, queue);
+    const [msg] = (await waitForMessages(ch, queue, 1)) as [amqplib.ConsumeMessage];
     expect(msg.properties.headers?.['Env-Id']).toBeUndefined();
     await conn.close();
   });
@@ -240,11 +243,25 @@ describe('@picop/amqp through the PiCoP proxy', () => {
   });
 });
 
-async function waitForMessage(ch: amqplib.Channel, queue: string): Promise<amqplib.GetMessage> {
-  for (let i = 0; i < 100; i++) {
-    const msg = await ch.get(queue, { noAck: true });
-    if (msg) return msg;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`no message on ${queue}`);
+/** The next `count` messages of `queue`, in order, as they are delivered (then the consumer ends). */
+async function waitForMessages(
+  ch: amqplib.Channel,
+  queue: string,
+  count: number,
+): Promise<amqplib.ConsumeMessage[]> {
+  const got: amqplib.ConsumeMessage[] = [];
+  let all!: () => void;
+  const done = new Promise<void>((resolve) => (all = resolve));
+  const { consumerTag } = await ch.consume(
+    queue,
+    (msg) => {
+      if (msg === null) return;
+      got.push(msg);
+      if (got.length === count) all();
+    },
+    { noAck: true },
+  );
+  await done;
+  await ch.cancel(consumerTag);
+  return got;
 }

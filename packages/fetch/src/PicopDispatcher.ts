@@ -13,6 +13,7 @@ import {
 } from '@picop/net-wrap/internal';
 import { OriginRoutes, type Route, type Routes, type RoutesOptions } from '@picop/routes';
 import { Agent, type buildConnector, Dispatcher, errors } from 'undici';
+import { checkUndici } from './undici-check.js';
 
 /** The `picop` options of {@link createDispatcher}. */
 export interface PicopDispatcherPicopOptions
@@ -143,6 +144,7 @@ export class PicopDispatcher extends Dispatcher {
     const { picop, library } = splitOptions<PicopDispatcherPicopOptions, PicopDispatcherOptions>(
       options,
     );
+    checkUndici();
     const { connect: connectOptions, ...agentOptions } = library;
     const { maxPools, routes, origins, ...poolOptions } = picop;
     refuseDirect(picop as PicopWrapperOptions, '@picop/fetch', ['isolate']);

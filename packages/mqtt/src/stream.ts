@@ -11,7 +11,7 @@ import { isTls } from './options.js';
  */
 export function streamOf(options: IClientOptions, header: Buffer, ctx: Context): StreamBuilder {
   let attempt = 0;
-  return () => {
+  return (client) => {
     const server = options.servers?.[attempt++ % options.servers.length];
     const protocol = server?.protocol ?? options.protocol;
     const host = server?.host ?? options.hostname ?? options.host ?? 'localhost';
@@ -22,11 +22,21 @@ export function streamOf(options: IClientOptions, header: Buffer, ctx: Context):
       const socket = { host, port, header, noDelay: false, keepAlive: false };
       if (!tls) return connect(socket);
       const { protocol: _p, servers: _s, host: _h, port: _o, ...tlsOptions } = options;
-      return connectTls({
+      const rejectUnauthorized = options.rejectUnauthorized !== false;
+      const secure = connectTls({
         ...(tlsOptions as Parameters<typeof connectTls>[0]),
         ...socket,
-        rejectUnauthorized: options.rejectUnauthorized !== false,
+        rejectUnauthorized,
       });
+      // As mqtt.js's own TLS stream: a TLS error reaches the client (older mqtt.js releases pass
+      // on only socket errors of a custom stream, and would retry a bad certificate silently).
+      const tlsError = (err: Error) => {
+        if (rejectUnauthorized) client.emit('error', err);
+        secure.end();
+      };
+      secure.on('error', tlsError);
+      secure.on('secureConnect', () => secure.removeListener('error', tlsError));
+      return secure;
     });
   };
 }

@@ -12,8 +12,16 @@ import {
   wrapperPools,
 } from '@picop/net-wrap/internal';
 import mysql, { type PoolOptions } from 'mysql2';
-import mysqlPromise from 'mysql2/promise';
-import type { CorePoolInternals, PromisePoolClass } from './internal-types.js';
+import { checkMysql2 } from './mysql2-check.js';
+import {
+  CorePool,
+  ownerOf,
+  PromisePool,
+  poolConfig,
+  poolHasWaiters,
+  poolIsClosed,
+  poolIsIdle,
+} from './mysql2-internals.js';
 import type {
   MysqlIsolation,
   PicopConnectionOptions,
@@ -98,20 +106,6 @@ export function withHeaderStream<T extends PicopConnectionOptions>(
   } as Omit<T, 'picop'>;
 }
 
-// mysql2 exports its Pool class, but its type declarations only name the instance type; its
-// PoolConfig class (which validates a config) is reached through a pool with the defaults, which
-// starts no timer and opens nothing.
-const CorePool = (mysql as unknown as { Pool: new (options: { config: unknown }) => mysql.Pool })
-  .Pool;
-let PoolConfig: (new (options: object) => unknown) | undefined;
-function poolConfig(options: object): unknown {
-  PoolConfig ??= (mysql.createPool({}) as unknown as { config: object }).config.constructor as new (
-    options: object,
-  ) => unknown;
-  return new PoolConfig(options);
-}
-const PromisePool = (mysqlPromise as unknown as { PromisePool: PromisePoolClass }).PromisePool;
-
 /** The per-environment pools of a {@link PicopCallbackPool}: mysql2 pools, events forwarded. */
 function environmentPools(
   picop: PicopMysqlOptions,
@@ -141,13 +135,7 @@ function environmentPools(
           await isolate.create?.({ envId, database });
       },
     }),
-    isIdle: (pool) => {
-      const core = pool as unknown as CorePoolInternals;
-      return (
-        core._allConnections.length === core._freeConnections.length &&
-        core._connectionQueue.length === 0
-      );
-    },
+    isIdle: poolIsIdle,
   });
 }
 
@@ -182,7 +170,7 @@ export class PicopCallbackPool extends CorePool {
   /** A connection of the active environment's pool; `release()` returns it there. */
   override getConnection(callback: Parameters<mysql.Pool['getConnection']>[0]): void {
     // A closed pool answers as mysql2's does ("Pool is closed.").
-    const closed = (this as unknown as CorePoolInternals)._closed;
+    const closed = poolIsClosed(this);
     const pool = closed ? this : routeOr(() => this.#pools?.acquire() ?? this, callback);
     if (pool === undefined) return;
     const ready = pool === this ? undefined : this.#pools?.ready(pool);
@@ -197,14 +185,14 @@ export class PicopCallbackPool extends CorePool {
 
   /** Returns a connection to the pool it came from: another environment's never joins this one. */
   override releaseConnection(connection: mysql.PoolConnection): void {
-    const owner = (connection as unknown as { _pool?: mysql.Pool | null })._pool;
+    const owner = ownerOf(connection);
     // No owner: a connection mysql2 removed from this pool (it serves a waiter here).
     if (this.#pools === undefined || owner === this || !owner) this.#releaseHere(connection);
     else owner.releaseConnection(connection);
   }
 
   #releaseHere(connection: mysql.PoolConnection): void {
-    if ((this as unknown as CorePoolInternals)._connectionQueue.length === 0) {
+    if (!poolHasWaiters(this)) {
       super.releaseConnection(connection);
       return;
     }

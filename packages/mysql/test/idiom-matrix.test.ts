@@ -20,6 +20,10 @@ import {
   startMariadb,
 } from '../../../test/support/servers.js';
 
+const disposable =
+  Symbol.asyncDispose in
+  (mysql as unknown as { PromisePool: { prototype: object } }).PromisePool.prototype;
+
 useContextManager();
 
 const TABLE = `picop_matrix_${Date.now().toString(36)}`;
@@ -119,30 +123,40 @@ describe('@picop/mysql idiom matrix', () => {
       ]);
     });
 
-    it('pool.end() while queries are in flight: each finishes in its environment or fails', async () => {
-      const pool = createPool({ ...login, host: '127.0.0.1', port: proxyPort, connectionLimit: 2 });
-      const queries = Array.from({ length: 6 }, (_, i) => {
-        const env: Env = i % 2 === 0 ? 'feature-1' : 'main';
-        const insert = () => pool.query(`INSERT INTO ${TABLE} VALUES ('in-flight', ?)`, [env]);
-        return env === 'main' ? insert() : withEnvId(env, insert);
-      });
-      const settled = await Promise.allSettled([...queries, pool.end()]);
-      for (const result of settled) {
-        // mysql2's own errors for work cut short by end().
-        if (result.status === 'rejected') expect(String(result.reason)).toMatch(/closed/i);
-      }
-      expect(settled.some((r) => r.status === 'fulfilled')).toBe(true);
-      const sql = `SELECT DISTINCT env FROM ${TABLE} WHERE idiom = 'in-flight'`;
-      for (const [conn, env] of [
-        [feature, 'feature-1'],
-        [main, 'main'],
-      ] as const) {
-        const [rows] = await conn.query<RowDataPacket[]>(sql);
-        expect(rows.every((r) => r.env === env)).toBe(true);
-      }
-    });
+    // mysql2 before 3.24 leaves queued queries unanswered when its pool ends (plain mysql2 too).
+    it.skipIf(Number(process.env.PEER_VERSION?.split('.')[1] ?? 99) < 24)(
+      'pool.end() while queries are in flight: each finishes in its environment or fails',
+      async () => {
+        const pool = createPool({
+          ...login,
+          host: '127.0.0.1',
+          port: proxyPort,
+          connectionLimit: 2,
+        });
+        const queries = Array.from({ length: 6 }, (_, i) => {
+          const env: Env = i % 2 === 0 ? 'feature-1' : 'main';
+          const insert = () => pool.query(`INSERT INTO ${TABLE} VALUES ('in-flight', ?)`, [env]);
+          return env === 'main' ? insert() : withEnvId(env, insert);
+        });
+        const settled = await Promise.allSettled([...queries, pool.end()]);
+        for (const result of settled) {
+          // mysql2's own errors for work cut short by end().
+          if (result.status === 'rejected') expect(String(result.reason)).toMatch(/closed/i);
+        }
+        expect(settled.some((r) => r.status === 'fulfilled')).toBe(true);
+        const sql = `SELECT DISTINCT env FROM ${TABLE} WHERE idiom = 'in-flight'`;
+        for (const [conn, env] of [
+          [feature, 'feature-1'],
+          [main, 'main'],
+        ] as const) {
+          const [rows] = await conn.query<RowDataPacket[]>(sql);
+          expect(rows.every((r) => r.env === env)).toBe(true);
+        }
+      },
+    );
 
-    it('await using closes every environment pool', async () => {
+    // mysql2 >= 3.18 makes its pools disposable; older ones have no `using` to keep.
+    it.skipIf(!disposable)('await using closes every environment pool', async () => {
       let pool: PicopPool | undefined;
       {
         await using scoped = createPool({ ...login, host: '127.0.0.1', port: proxyPort });
@@ -257,18 +271,23 @@ describe('@picop/mysql idiom matrix', () => {
       expect(streamed).toEqual([[{ env: 'feature-1' }], [{ env: 'main' }]]);
     });
 
-    it("after end(), queries get mysql2's own error in their callback; using ends the pool", async () => {
-      const pool = createCallbackPool({ ...login, host: '127.0.0.1', port: proxyPort });
-      await inBoth(() => new Promise((resolve) => pool.query('SELECT 1', resolve)));
-      expect(pool.config.connectionLimit).toBe(10);
-      expect(pool.pools?.size).toBe(1);
-      {
-        using _scoped = pool;
-      }
-      const errors = await inBoth(() => new Promise((resolve) => pool.query('SELECT 1', resolve)));
-      expect(errors.map(String)).toEqual(['Error: Pool is closed.', 'Error: Pool is closed.']);
-      expect(pool.pools?.size).toBe(0);
-    });
+    it.skipIf(!disposable)(
+      "after end(), queries get mysql2's own error in their callback; using ends the pool",
+      async () => {
+        const pool = createCallbackPool({ ...login, host: '127.0.0.1', port: proxyPort });
+        await inBoth(() => new Promise((resolve) => pool.query('SELECT 1', resolve)));
+        expect(pool.config.connectionLimit).toBe(10);
+        expect(pool.pools?.size).toBe(1);
+        {
+          using _scoped = pool;
+        }
+        const errors = await inBoth(
+          () => new Promise((resolve) => pool.query('SELECT 1', resolve)),
+        );
+        expect(errors.map(String)).toEqual(['Error: Pool is closed.', 'Error: Pool is closed.']);
+        expect(pool.pools?.size).toBe(0);
+      },
+    );
 
     it('listeners added on promise() fire, with the Env-Id', async () => {
       const pool = callbackPool();

@@ -3,7 +3,7 @@ import { createPool as createCallbackPool } from '@picop/mysql/callback';
 import { withEnvId } from '@picop/propagator';
 import { createProxy, type PicopProxy } from '@picop/proxy';
 import mysql from 'mysql2/promise';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { selfSignedCert, useContextManager } from '../../../test/support/otel-and-tls.js';
 import {
   type ExtraServer,
@@ -151,12 +151,15 @@ describe('@picop/mysql through the PiCoP proxy', () => {
 
   it('bounds the pools with maxPools and closes idle ones', async () => {
     const pool = newPool({ picop: { maxPools: 2, idleTimeoutMs: 200 } });
+    // The pools' clock and timer are faked; the queries' I/O is real.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
     for (const env of ['e1', 'e2', 'e3', 'e4', 'e5'])
       await withEnvId(env, () => pool.query('SELECT 1'));
     const pools = pool.pools as NonNullable<typeof pool.pools>;
     expect(pools.size).toBe(2);
     expect([pools.created, pools.evicted]).toEqual([5, 3]);
-    await new Promise((r) => setTimeout(r, 600));
+    vi.advanceTimersByTime(600);
+    vi.useRealTimers();
     expect(pools.size).toBe(0);
     expect(pools.expired).toBe(2);
     await pool.end();

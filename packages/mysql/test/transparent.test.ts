@@ -67,7 +67,11 @@ describe('@picop/mysql is transparent', () => {
         const { InMemorySpanExporter, SimpleSpanProcessor } = require('@opentelemetry/sdk-trace-base');
         const { MySQL2Instrumentation } = require('@opentelemetry/instrumentation-mysql2');
         const exporter = new InMemorySpanExporter();
-        const sdk = new NodeSDK({ spanProcessors: [new SimpleSpanProcessor(exporter)], instrumentations: [new MySQL2Instrumentation()], metricReaders: [], logRecordProcessors: [] });
+        // The query's span ends just after the query's promise settles: awaited as an event.
+        let queryEnded;
+        const queryEnd = new Promise((resolve) => (queryEnded = resolve));
+        const onQueryEnd = { onStart() {}, onEnd(span) { if (span.name !== 'request') queryEnded(); }, forceFlush: async () => {}, shutdown: async () => {} };
+        const sdk = new NodeSDK({ spanProcessors: [new SimpleSpanProcessor(exporter), onQueryEnd], instrumentations: [new MySQL2Instrumentation()], metricReaders: [], logRecordProcessors: [] });
         sdk.start();
         const { trace } = require('@opentelemetry/api');
         const { createPool } = require('@picop/mysql');
@@ -78,8 +82,7 @@ describe('@picop/mysql is transparent', () => {
             await withEnvId('feature-1', () => pool.query('SELECT 1 AS one'));
             span.end();
           });
-          // The instrumentation ends a pool query's span just after the query's promise settles.
-          for (let i = 0; i < 100 && exporter.getFinishedSpans().length < 2; i++) await new Promise((r) => setTimeout(r, 20));
+          await queryEnd;
           await pool.end();
           const spans = exporter.getFinishedSpans();
           const parent = spans.find((s) => s.name === 'request');

@@ -130,3 +130,21 @@ export function promisify<T>(callback: NodeCallback | undefined): {
   });
   return { callback: settle, result };
 }
+
+/**
+ * The error of a wrapper whose library lacks the internals it uses (a release outside the tested
+ * range): `ERR_PICOP_UNSUPPORTED`, naming the library, its version, what is missing and the
+ * range that works. Thrown when the first client is made, never later as a `TypeError`.
+ */
+export function unsupportedVersion(
+  label: string,
+  library: string,
+  version: string | undefined,
+  missing: readonly string[],
+  range: string,
+): PicopError {
+  return new PicopError(
+    'ERR_PICOP_UNSUPPORTED',
+    `${label} does not support ${library} ${version ?? '(version unknown)'}: it lacks ${missing.join(', ')}. Install ${library}@${range}, or set \`picop: false\``,
+  );
+}

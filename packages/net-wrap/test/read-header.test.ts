@@ -41,6 +41,7 @@ async function exchange(
   client.on('error', () => {});
   for (const chunk of chunks) {
     client.write(chunk);
+    // pacing: each chunk in its own read, not synchronisation
     await new Promise((r) => setTimeout(r, 2));
   }
   if (end) client.end();

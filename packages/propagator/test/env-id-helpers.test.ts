@@ -37,6 +37,7 @@ describe('Env-Id helpers', () => {
         'feature-1',
         async (x: number) => {
           const before = getEnvId();
+          // pacing: the context must survive a timer, the subject of this test
           await new Promise((r) => setTimeout(r, 5));
           return [before, getEnvId(), x];
         },

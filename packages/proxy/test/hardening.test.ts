@@ -22,6 +22,7 @@ describe('proxy hardening', () => {
     const busyReceived = readAll(busy);
     for (let i = 0; i < 6; i++) {
       busy.write('x');
+      // pacing: a byte every 100 ms is the load under test
       await new Promise((r) => setTimeout(r, 100));
     }
     expect(await received).toBe('hello');

@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import net from 'node:net';
 import { connect } from '@picop/net-wrap';
 import { describe, expect, it } from 'vitest';
@@ -114,12 +115,10 @@ describe('proxy robustness', () => {
 
   it('stops reading the client while the destination does not read, and loses nothing', async () => {
     let received = 0;
-    let ended = false;
     const sinks: net.Socket[] = [];
     const sink = net.createServer((socket) => {
       socket.pause();
       socket.on('data', (d) => (received += d.length));
-      socket.on('end', () => (ended = true));
       sinks.push(socket);
     });
     await new Promise<void>((r) => sink.listen(0, '127.0.0.1', r));
@@ -140,8 +139,10 @@ describe('proxy robustness', () => {
     more();
     expect(await settled(() => sent)).toBeLessThan(TOTAL / 2);
     // Reading at the far end lets the client finish, every byte arriving.
-    (sinks[0] as net.Socket).resume();
-    await until(() => ended);
+    const sinkSocket = sinks[0] as net.Socket;
+    const sinkEnded = once(sinkSocket, 'end');
+    sinkSocket.resume();
+    await sinkEnded;
     expect(received).toBe(TOTAL);
     client.destroy();
     sink.close();
@@ -162,7 +163,7 @@ describe('proxy robustness', () => {
     const closed = readAll(client);
     client.end(Buffer.from('0d0a0d0a000d0a', 'hex'));
     expect(await closed).toBe('');
-    await new Promise((r) => setTimeout(r, 20));
+    await proxy.close(1000); // resolves once its every connection has ended
     expect(proxy.stats().byEnv._unknown?.failed).toEqual({ truncated: 1 });
     expect(proxy.connections).toBe(0);
   });
@@ -200,8 +201,8 @@ describe('proxy robustness', () => {
     const reply = readAll(client);
     client.write('first;');
     await new Promise((r) => client.once('data', r));
+    // close() stops listening at once.
     const closed = proxy.close(5000);
-    await new Promise((r) => setTimeout(r, 50));
     const late = net.connect({ host: '127.0.0.1', port });
     const lateError = await new Promise<string>((r) =>
       late.on('error', (e: NodeJS.ErrnoException) => r(String(e.code))),
@@ -225,18 +226,19 @@ describe('proxy robustness', () => {
   });
 });
 
+// pacing: see settled()
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Resolves with `value()` once it has stayed the same for 100 ms. */
+/**
+ * Resolves with `value()` once it has stayed the same for 100 ms. Not synchronisation: proving
+ * that a flow has stopped (backpressure) takes watching it not move.
+ */
 async function settled(value: () => number): Promise<number> {
   let last: number;
   do {
     last = value();
+    // pacing: watching a flow not move
     await sleep(100);
   } while (value() !== last);
   return last;
-}
-
-async function until(done: () => boolean): Promise<void> {
-  while (!done()) await sleep(20);
 }

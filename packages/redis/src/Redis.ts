@@ -3,8 +3,8 @@ import { PicopError } from '@picop/codec';
 import type { ContextPools, PicopPools } from '@picop/net-wrap';
 import { baseHeader, emitError, splitOptions, wrapperPools } from '@picop/net-wrap/internal';
 import { setEnvId } from '@picop/propagator';
-import { type Callback, type Command, Redis as IORedis, type RedisOptions } from 'ioredis';
-import type { RedisInternals } from './internal-types.js';
+import type { Callback, Command, Redis as IORedis, RedisOptions } from 'ioredis';
+import { checkIoredis, clientIsIdle, ioredisClass } from './ioredis-internals.js';
 import { isolated, isolatedKeys } from './isolate.js';
 import { checkOptions, connectorFor } from './PicopConnector.js';
 import type { PicopRedisClientOptions, PicopRedisOptions } from './types.js';
@@ -55,8 +55,10 @@ function withoutRouteFrames(command: Command): void {
   }
 }
 
+const IORedisClass = ioredisClass();
+
 /** The ioredis client of one environment. */
-class EnvironmentClient extends IORedis {
+class EnvironmentClient extends IORedisClass {
   override sendCommand(command: Command, stream?: Parameters<IORedis['sendCommand']>[1]): unknown {
     withoutRouteFrames(command);
     return super.sendCommand(command, stream);
@@ -77,7 +79,7 @@ class EnvironmentClient extends IORedis {
  * const redis = new Redis({ host: 'redis-proxy', port: 6379 });
  * await redis.set('cart:42', '...'); // in the active request's environment
  */
-export class Redis extends IORedis {
+export class Redis extends IORedisClass {
   readonly #pools: ContextPools<IORedis> | undefined;
   readonly #clientOptions: RedisOptions = {};
   readonly #scripts = new Map<string, Script>();
@@ -117,14 +119,7 @@ export class Redis extends IORedis {
                 () => undefined,
                 () => client.disconnect(),
               ),
-            isIdle: (client) => {
-              const c = client as unknown as RedisInternals;
-              return (
-                !c.condition?.subscriber &&
-                c.commandQueue.length === 0 &&
-                c.offlineQueue.length === 0
-              );
-            },
+            isIdle: clientIsIdle,
           },
           'maxClients',
         )
@@ -194,12 +189,14 @@ export class Redis extends IORedis {
         const method = (target as unknown as Record<string, Method>)[name] as Method;
         return method.apply(target, args);
       };
-    const proto = IORedis.prototype as unknown as Record<string, Method>;
-    const names = IORedis.prototype
+    const proto = IORedisClass.prototype as unknown as Record<string, Method>;
+    const names = IORedisClass.prototype
       .getBuiltinCommands()
       .flatMap((name) => [name, `${name}Buffer`])
       .concat(['call', 'callBuffer', 'send_command', 'pipeline', 'monitor'])
-      .concat(Object.getOwnPropertyNames(IORedis.prototype).filter((n) => /scan.*Stream$/.test(n)))
+      .concat(
+        Object.getOwnPropertyNames(IORedisClass.prototype).filter((n) => /scan.*Stream$/.test(n)),
+      )
       .filter((name) => name !== 'quit' && typeof proto[name] === 'function');
     for (const name of names) {
       Object.defineProperty(Redis.prototype, name, {

@@ -1,0 +1,37 @@
+// The check of the installed mysql2 against what mysql2-internals.ts reads. Kept apart from the
+// declarations (its version lookup uses import.meta, which tsup shims in the CommonJS build).
+
+import { createRequire } from 'node:module';
+import { unsupportedVersion } from '@picop/net-wrap/internal';
+import mysql from 'mysql2';
+import { CorePool, type CorePoolInternals, PromisePool } from './mysql2-internals.js';
+
+let checked = false;
+
+/** Throws `ERR_PICOP_UNSUPPORTED` when the installed mysql2 lacks what this package uses. */
+export function checkMysql2(): void {
+  if (checked) return;
+  const probe = mysql.createPool({}) as unknown as Partial<CorePoolInternals> & { config?: object };
+  const missing = [
+    typeof CorePool !== 'function' && 'the Pool class',
+    typeof PromisePool !== 'function' && 'the PromisePool class',
+    typeof probe.config?.constructor !== 'function' && 'PoolConfig',
+    typeof probe._closed !== 'boolean' && '_closed',
+    ...(['_allConnections', '_freeConnections', '_connectionQueue'] as const).map(
+      (name) => typeof probe[name]?.length !== 'number' && name,
+    ),
+  ].filter((m): m is string => typeof m === 'string');
+  if (missing.length > 0) {
+    throw unsupportedVersion('@picop/mysql', 'mysql2', versionOf(), missing, '^3.9.0');
+  }
+  checked = true;
+}
+
+function versionOf(): string | undefined {
+  try {
+    const require = createRequire(import.meta.url);
+    return (require('mysql2/package.json') as { version: string }).version;
+  } catch {
+    return undefined;
+  }
+}
