@@ -7,12 +7,13 @@ import { acceptPicop } from '@picop/net-wrap';
 import { getEnvId } from '@picop/propagator';
 import { createProxy } from '@picop/proxy';
 import { describe, expect, it } from 'vitest';
+import { SIGNATURE_HEX } from '../support/header.js';
 import { useContextManager } from '../support/otel-and-tls.js';
 import { listen } from './helpers.js';
 
 useContextManager();
 
-const SIGNATURE = Buffer.from('0d0a0d0a000d0a515549540a', 'hex');
+const SIGNATURE = Buffer.from(SIGNATURE_HEX, 'hex');
 
 /** A header with `context` as its bytes, written by hand (the encoder refuses such values). */
 function rawHeader(context: string, dialect: Dialect): Buffer {

@@ -1,7 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import type net from 'node:net';
 import { fileURLToPath } from 'node:url';
+
+export { listen } from '../support/servers.js';
 
 const dir = fileURLToPath(new URL('.', import.meta.url));
 
@@ -16,9 +17,4 @@ export async function startReadmeService(): Promise<{ child: ChildProcess; port:
   const port = Number(/listening on (\d+)/.exec(line.toString())?.[1]);
   if (!(port > 0)) throw new Error(`the service did not start: ${line}`);
   return { child, port };
-}
-
-export async function listen(server: net.Server, host = '127.0.0.1'): Promise<number> {
-  await new Promise<void>((resolve) => server.listen(0, host, resolve));
-  return (server.address() as net.AddressInfo).port;
 }

@@ -15,6 +15,12 @@ export const MYSQL_PASSWORD = process.env.MYSQL_PASSWORD ?? '';
 export const MYSQL_DATABASE = process.env.MYSQL_DATABASE ?? 'test';
 export const AMQP_URL = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 
+/** Starts `server` on a free port of `host` (127.0.0.1 by default); resolves with the port. */
+export async function listen(server: net.Server, host = '127.0.0.1'): Promise<number> {
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
+  return (server.address() as net.AddressInfo).port;
+}
+
 /** A free TCP port on 127.0.0.1. */
 export async function freePort(): Promise<number> {
   const server = net.createServer();

@@ -14,6 +14,7 @@ import {
 } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { selfSignedCert, useContextManager } from '../../../test/support/otel-and-tls.js';
+import { listen } from '../../../test/support/servers.js';
 
 useContextManager();
 
@@ -43,11 +44,6 @@ function service(name: string, options: { mode?: 'optional' } = {}): http.Server
     }),
     options,
   );
-}
-
-async function listen(server: net.Server): Promise<number> {
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return (server.address() as net.AddressInfo).port;
 }
 
 /** Node's global fetch with a dispatcher (its types name undici-types' Dispatcher, the same API). */

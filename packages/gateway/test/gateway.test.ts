@@ -8,6 +8,7 @@ import { createProxy, type PicopProxy } from '@picop/proxy';
 import { Agent, request } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { useContextManager } from '../../../test/support/otel-and-tls.js';
+import { listen } from '../../../test/support/servers.js';
 
 useContextManager();
 
@@ -69,11 +70,6 @@ function service(name: string, hits: string[]): http.Server {
     socket.pipe(socket);
   });
   return server;
-}
-
-async function listen(server: net.Server): Promise<number> {
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return (server.address() as net.AddressInfo).port;
 }
 
 const client = new Agent();

@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import { context as otelContext, ROOT_CONTEXT } from '@opentelemetry/api';
 import { PicopError } from '@picop/codec';
 import { type ContextPools, connect, type PicopPools } from '@picop/net-wrap';
@@ -79,6 +80,30 @@ function addressOf(config: PicopConnectionOptions): { host: string; port: number
   };
 }
 
+/**
+ * mysql2's `stream` option for one environment of {@link perEnvironment} (from `@picop/net-wrap`):
+ * each connection to `address` (a picop-proxy, or the environment's route) starts with its header.
+ * For a data layer that makes its own mysql2 connections (knex, Sequelize), one instance per
+ * environment:
+ *
+ * @example
+ * const db = perEnvironment(
+ *   (env) => knex({ client: 'mysql2', connection: { user, database, stream: mysqlStream(env, proxy) } }),
+ *   { destroy: (k) => k.destroy() },
+ * );
+ */
+export function mysqlStream(
+  environment: { header: Buffer; route?: { host: string; port: number } | undefined },
+  address: { host: string; port?: number },
+): () => Socket {
+  const to = environment.route ?? { host: address.host, port: address.port ?? 3306 };
+  return () => {
+    const socket = connect({ ...to, header: environment.header, keepAliveInitialDelay: 0 });
+    explainRefusal(socket, environment.header, LABEL, isProxyHeaderRefusal);
+    return socket;
+  };
+}
+
 /** mysql2 config whose every connection starts with `header`, keeping mysql2's socket settings. */
 export function withHeaderStream<T extends PicopConnectionOptions>(
   config: T,
@@ -153,6 +178,7 @@ export class PicopCallbackPool extends CorePool {
   constructor(config: PicopPoolOptions | string) {
     const options: PicopPoolOptions = typeof config === 'string' ? { uri: config } : config;
     const { enabled, picop, library } = splitOptions<PicopMysqlOptions, PicopPoolOptions>(options);
+    checkMysql2();
     // Checked and made before mysql2's pool: a bad option opens nothing.
     const pools = enabled ? environmentPools(picop, library, () => this) : undefined;
     super({ config: poolConfig(enabled ? withHeaderStream(library, baseHeader(picop)) : library) });

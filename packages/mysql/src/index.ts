@@ -16,7 +16,7 @@ import {
 } from './PicopPool.js';
 import type { PicopConnectionOptions, PicopMysqlOptions, PicopPoolOptions } from './types.js';
 
-export { PicopPool } from './PicopPool.js';
+export { mysqlStream, PicopPool } from './PicopPool.js';
 export type {
   MysqlIsolation,
   PicopConnectionOptions,

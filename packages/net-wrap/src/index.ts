@@ -5,6 +5,8 @@ export { ContextPools } from './ContextPools.js';
 export type { PicopConnectOptions, PicopSocketOptions, PicopTlsConnectOptions } from './client.js';
 export { connect, connectTls } from './client.js';
 export { ENV_ID_VARIABLE, ORIGINS_VARIABLE } from './constants.js';
+export type { PerEnvironment, PerEnvironmentOptions } from './perEnvironment.js';
+export { closePerEnvironment, PICOP_POOLS, perEnvironment } from './perEnvironment.js';
 export type { ReadHeaderOptions } from './readHeader.js';
 export { readHeader } from './readHeader.js';
 export type { AcceptPicopOptions } from './server.js';

@@ -332,8 +332,12 @@ export function explainRefusal(
         ? 'hung up on the PiCoP header without answering'
         : 'hung up right after its greeting, before the login (as a server that refuses the PiCoP header does)',
     );
+  // The client answering the greeting (its login): the server's next bytes end the watch, so
+  // a close much later (an idle timeout, a proxy restart) is the library's own, not a refusal.
+  let answered = false;
   // A library may learn of the hang-up from a write's callback rather than an 'error' event.
   socket.write = function (this: Socket, ...args: unknown[]): boolean {
+    if (received.length > 0) answered = true;
     const last = args.length - 1;
     const callback = args[last];
     if (typeof callback === 'function') {
@@ -349,6 +353,10 @@ export function explainRefusal(
   socket.emit = function (this: Socket, event: string | symbol, ...args: unknown[]): boolean {
     if (event === 'connect') peer = `${socket.remoteAddress}:${socket.remotePort}`;
     if (event === 'data') {
+      if (answered) {
+        done();
+        return pass(this, event, args);
+      }
       received = Buffer.concat([received, args[0] as Buffer]);
       if (refused?.(received)) {
         done();

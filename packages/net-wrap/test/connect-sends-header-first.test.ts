@@ -4,6 +4,7 @@ import { ROOT_CONTEXT } from '@opentelemetry/api';
 import { connect, connectTls, readHeader } from '@picop/net-wrap';
 import { setEnvId, withEnvId } from '@picop/propagator';
 import { afterAll, describe, expect, it } from 'vitest';
+import { SIGNATURE_HEX } from '../../../test/support/header.js';
 import {
   EMPTY_HEADER,
   HEADER_FEATURE_1,
@@ -58,7 +59,7 @@ describe('connect()', () => {
     const socket = connect({ host: '127.0.0.1', port, dialect: 'picop-go' });
     socket.write('PING');
     expect((await next())?.toString('hex')).toBe(
-      `0d0a0d0a000d0a515549540a0100${Buffer.from('PING').toString('hex')}`,
+      `${SIGNATURE_HEX}0100${Buffer.from('PING').toString('hex')}`,
     );
   });
 

@@ -7,6 +7,7 @@ import { ContextPools, type PoolContext } from '@picop/net-wrap';
 import { EnvIdPropagator, setEnvId, withEnvId } from '@picop/propagator';
 import type { Routes } from '@picop/routes';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { SIGNATURE_HEX } from '../../../test/support/header.js';
 import { useContextManager } from './helpers.js';
 
 useContextManager();
@@ -53,7 +54,7 @@ describe('ContextPools', () => {
     expect(a.pool.envId).toBe('feature-1');
     expect(a.pool.fields.get('env-id')).toBe('feature-1');
     expect(a.pool.header.subarray(15).toString()).toBe('Env-Id:feature-1');
-    expect(none.pool.header.toString('hex')).toBe('0d0a0d0a000d0a515549540a010000');
+    expect(none.pool.header.toString('hex')).toBe(`${SIGNATURE_HEX}010000`);
     expect(none.pool.envId).toBeUndefined();
   });
 

@@ -1,12 +1,11 @@
 import net from 'node:net';
+import { SIGNATURE_HEX } from '../../../test/support/header.js';
 
 export { selfSignedCert, useContextManager } from '../../../test/support/otel-and-tls.js';
 
-/** A TCP server on 127.0.0.1 and a free port. */
-export async function listen(server: net.Server): Promise<number> {
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return (server.address() as net.AddressInfo).port;
-}
+import { listen } from '../../../test/support/servers.js';
+
+export { listen };
 
 /** A raw TCP server; `next()` resolves with the first `n` bytes of the next connection. */
 export async function recordingServer(n: number): Promise<{
@@ -45,7 +44,7 @@ export const once = <T = unknown>(emitter: NodeJS.EventEmitter, event: string): 
   new Promise((resolve) => emitter.once(event, (value: T) => resolve(value)));
 
 export const HEADER_FEATURE_1 = Buffer.concat([
-  Buffer.from('0d0a0d0a000d0a515549540a010010', 'hex'),
+  Buffer.from(`${SIGNATURE_HEX}010010`, 'hex'),
   Buffer.from('Env-Id:feature-1'),
 ]);
-export const EMPTY_HEADER = Buffer.from('0d0a0d0a000d0a515549540a010000', 'hex');
+export const EMPTY_HEADER = Buffer.from(`${SIGNATURE_HEX}010000`, 'hex');

@@ -2,6 +2,7 @@ import net from 'node:net';
 import type { PicopFields } from '@picop/codec';
 import { readHeader } from '@picop/net-wrap';
 import { afterAll, describe, expect, it } from 'vitest';
+import { SIGNATURE_HEX } from '../../../test/support/header.js';
 import { EMPTY_HEADER, HEADER_FEATURE_1, listen } from './helpers.js';
 
 type Outcome = { fields?: Record<string, string> | null; error?: string; after: string };
@@ -114,7 +115,7 @@ describe('readHeader()', () => {
   });
 
   it('refuses an oversized length as soon as it arrives', async () => {
-    const big = Buffer.from('0d0a0d0a000d0a515549540a01ffff', 'hex');
+    const big = Buffer.from(`${SIGNATURE_HEX}01ffff`, 'hex');
     expect((await exchange([big], {}, { end: false })).error).toBe('ERR_PICOP_TOO_LARGE');
     expect((await exchange([HEADER_FEATURE_1], { maxLength: 8 })).error).toBe(
       'ERR_PICOP_TOO_LARGE',

@@ -98,6 +98,21 @@ export interface ClientConfig extends pg.ClientConfig {
 }
 
 /**
+ * node-postgres's `stream` option for one environment of {@link perEnvironment} (from
+ * `@picop/net-wrap`): each connection starts with its header. For a data layer that makes its own
+ * `pg` connections (knex, pg-promise), one instance per environment:
+ *
+ * @example
+ * const db = perEnvironment(
+ *   (env) => knex({ client: 'pg', connection: { host: 'postgres-proxy', stream: pgStream(env) } }),
+ *   { destroy: (k) => k.destroy() },
+ * );
+ */
+export function pgStream(environment: { header: Buffer }): () => net.Socket {
+  return streamOf(environment.header);
+}
+
+/**
  * node-postgres's `stream` option: an unconnected socket (node-postgres connects it) that sends
  * `header` first. The listener is added before node-postgres's own 'connect' listener, which writes
  * the startup message or, with `ssl`, the SSLRequest that starts TLS.

@@ -14,6 +14,7 @@ import {
 } from '@opentelemetry/core';
 import { EnvIdPropagator, getEnvId, headerForContext, setEnvId } from '@picop/propagator';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { SIGNATURE_HEX } from '../../../test/support/header.js';
 import { captureDiag } from './diag-capture.js';
 
 const composite = () =>
@@ -269,7 +270,7 @@ describe('EnvIdPropagator', () => {
       composite().inject(ctx, out, defaultTextMapSetter);
       expect(out['Env-Id']).toBeUndefined();
       // The connection header for that context is the empty one: no X-Evil field.
-      expect(headerForContext(ctx).toString('hex')).toBe('0d0a0d0a000d0a515549540a010000');
+      expect(headerForContext(ctx).toString('hex')).toBe(`${SIGNATURE_HEX}010000`);
       expect(diagLog.warnings.join()).toContain('dropped Env-Id');
     });
   });

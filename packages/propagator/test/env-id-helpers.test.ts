@@ -12,6 +12,7 @@ import {
   withEnvId,
 } from '@picop/propagator';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SIGNATURE_HEX } from '../../../test/support/header.js';
 
 describe('Env-Id helpers', () => {
   describe('without a context manager', () => {
@@ -93,16 +94,14 @@ describe('Env-Id helpers', () => {
 
     it('headerForContext() encodes the active Env-Id, or an empty header', () => {
       const hex = withEnvId('feature-1', () => headerForContext().toString('hex'));
-      expect(hex).toBe(
-        `0d0a0d0a000d0a515549540a010010${Buffer.from('Env-Id:feature-1').toString('hex')}`,
-      );
-      expect(headerForContext().toString('hex')).toBe('0d0a0d0a000d0a515549540a010000');
+      expect(hex).toBe(`${SIGNATURE_HEX}010010${Buffer.from('Env-Id:feature-1').toString('hex')}`);
+      expect(headerForContext().toString('hex')).toBe(`${SIGNATURE_HEX}010000`);
       expect(headerForContext(ROOT_CONTEXT, { dialect: 'picop-go' }).toString('hex')).toBe(
-        '0d0a0d0a000d0a515549540a0100',
+        `${SIGNATURE_HEX}0100`,
       );
       expect(
         headerForContext(setEnvId(ROOT_CONTEXT, 'x'), { dialect: 'picop-go' }).toString('hex'),
-      ).toBe(`0d0a0d0a000d0a515549540a0108${Buffer.from('Env-Id:x').toString('hex')}`);
+      ).toBe(`${SIGNATURE_HEX}0108${Buffer.from('Env-Id:x').toString('hex')}`);
     });
 
     it('headerForContext() uses the given propagator', () => {

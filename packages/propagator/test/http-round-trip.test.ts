@@ -1,6 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { createRequire } from 'node:module';
-import type { AddressInfo } from 'node:net';
 import {
   CompositePropagator,
   W3CBaggagePropagator,
@@ -12,6 +11,7 @@ import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-tr
 import { EnvIdPropagator, getEnvId } from '@picop/propagator';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { httpGet } from '../../../test/support/http.js';
+import { listen } from '../../../test/support/servers.js';
 
 // The set-up the README shows, with the real SDK and HTTP instrumentation.
 const sdk = new NodeSDK({
@@ -33,12 +33,6 @@ sdk.start();
 const http = createRequire(import.meta.url)('node:http') as typeof import('node:http');
 
 type Seen = { envIdInHandler: string | undefined; upstreamHeaders: IncomingHttpHeaders };
-
-function listen(server: import('node:http').Server): Promise<number> {
-  return new Promise((resolve) =>
-    server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)),
-  );
-}
 
 // httpGet looks http.get up when called: it gets the instrumented one.
 const request = (port: number, headers: Record<string, string>) =>

@@ -2,7 +2,6 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import http from 'node:http';
 import https from 'node:https';
-import type net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import {
   createAdminServer,
@@ -12,13 +11,9 @@ import {
 } from '@picop/proxy';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { selfSignedCert } from '../../../test/support/otel-and-tls.js';
+import { listen } from '../../../test/support/servers.js';
 
 const CLI = fileURLToPath(new URL('../bin/picop-proxy.js', import.meta.url));
-
-async function listen(server: net.Server): Promise<number> {
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return (server.address() as net.AddressInfo).port;
-}
 
 function get(url: string, headers: Record<string, string> = {}, ca?: Buffer) {
   const client = url.startsWith('https') ? https : http;

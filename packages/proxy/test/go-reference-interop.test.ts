@@ -4,6 +4,7 @@ import net from 'node:net';
 import { connect } from '@picop/net-wrap';
 import { createProxy, type PicopProxy } from '@picop/proxy';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SIGNATURE_HEX } from '../../../test/support/header.js';
 import {
   type ExtraServer,
   REDIS_HOST,
@@ -12,7 +13,7 @@ import {
 } from '../../../test/support/servers.js';
 import { RespClient } from './helpers.js';
 
-const SIGNATURE = '0d0a0d0a000d0a515549540a';
+const SIGNATURE = SIGNATURE_HEX;
 const key = `picop:go:${Date.now().toString(36)}`;
 
 /** A raw socket that first writes `headerHex`, as the Go reference's header.Format does. */

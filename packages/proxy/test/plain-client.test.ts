@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { SIGNATURE_HEX } from '../../../test/support/header.js';
 import { plainClientOf } from '../src/plain-client.js';
 
 const startup = (code: number) => {
@@ -26,7 +27,7 @@ describe('plainClientOf()', () => {
     );
     expect(plainClientOf(startup(0x0003_0000))).toBe('a PostgreSQL client');
     expect(plainClientOf(startup(80_877_103))).toBe('a PostgreSQL client');
-    const v2 = Buffer.from('0d0a0d0a000d0a515549540a2111000c', 'hex');
+    const v2 = Buffer.from(`${SIGNATURE_HEX}2111000c`, 'hex');
     expect(plainClientOf(v2)).toBe("a PROXY protocol sender (HAProxy's, not PiCoP)");
   });
 

@@ -100,7 +100,10 @@ export class Redis extends IORedisClass {
   constructor(...args: unknown[]) {
     const { index, options } = withOptions(args);
     const { enabled, picop } = splitOptions<PicopRedisOptions, PicopRedisClientOptions>(options);
-    if (enabled) checkOptions(options);
+    if (enabled) {
+      checkIoredis();
+      checkOptions(options);
+    }
     let resolved: RedisOptions = {};
     // Checked and made before ioredis's constructor, which connects: a bad option opens nothing.
     const pools = enabled

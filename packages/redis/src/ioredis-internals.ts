@@ -30,8 +30,9 @@ export function checkIoredis(): void {
   const missing: string[] = [];
   if (typeof Redis !== 'function') missing.push('the named export Redis');
   else {
+    // A client that never connects: its queues exist from the constructor.
     const probe = new Redis({ lazyConnect: true }) as unknown as Partial<RedisInternals>;
-    if (!('condition' in probe)) missing.push('condition');
+    // `condition` exists once a client connects; it is read with `?.`.
     if (typeof probe.commandQueue?.length !== 'number') missing.push('commandQueue');
     if (typeof probe.offlineQueue?.length !== 'number') missing.push('offlineQueue');
     if (typeof Redis.prototype.getBuiltinCommands !== 'function')
