@@ -79,6 +79,18 @@ describe('published packages', () => {
         expect(cjs.trim().length).toBeGreaterThan(0);
         expect(esm.trim()).toBe(cjs.trim());
       });
+
+      // Libraries tell a client from an options object by its class name (bee-queue: 'Redis').
+      it('keeps its exported classes’ names through the build', () => {
+        const names = node([
+          '-p',
+          `Object.entries(require(${JSON.stringify(pkg.name)})).filter(([, v]) => typeof v === 'function' && /^class /.test(String(v))).map(([k, v]) => k + '=' + v.name).join()`,
+        ]).trim();
+        for (const pair of names.split(',').filter(Boolean)) {
+          const [exported, name] = pair.split('=');
+          expect(name, pkg.name).toBe(exported);
+        }
+      });
     });
   }
 });

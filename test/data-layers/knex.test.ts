@@ -7,6 +7,7 @@ import {
   closePerEnvironment,
   type PerEnvironment,
   PICOP_POOLS,
+  type PoolContext,
   perEnvironment,
 } from '@picop/net-wrap';
 import { pgStream } from '@picop/pg';
@@ -93,6 +94,25 @@ function idioms(
   });
 }
 
+/** The recipe: one knex per environment, its connections made by `connection(env)`. */
+function knexPerEnvironment(client: string, connection: (env: PoolContext) => object) {
+  return perEnvironment(
+    (env) => knex({ client, connection: connection(env), pool: { min: 0, max: 4 } }),
+    { destroy: (k) => k.destroy() },
+  );
+}
+
+async function closeAll(
+  db: PerEnvironment<Knex>,
+  direct: Array<{ query(sql: string): Promise<unknown>; end(): Promise<void> }>,
+) {
+  await closePerEnvironment(db);
+  for (const c of direct) {
+    await c.query(`DROP TABLE IF EXISTS ${TABLE}`);
+    await c.end();
+  }
+}
+
 describe('knex on node-postgres, one knex per environment', () => {
   const pair = useServerPair(() => startPostgres(), `${PG_HOST}:${PG_PORT}`);
   const login = { user: 'postgres', database: 'postgres' };
@@ -106,23 +126,14 @@ describe('knex on node-postgres, one knex per environment', () => {
       await c.connect();
       await c.query(`CREATE TABLE ${TABLE} (env text, what text)`);
     }
-    db = perEnvironment(
-      (env) =>
-        knex({
-          client: 'pg',
-          connection: { host: '127.0.0.1', port: pair.port, ...login, stream: pgStream(env) },
-          pool: { min: 0, max: 4 },
-        }),
-      { destroy: (k) => k.destroy() },
-    );
+    db = knexPerEnvironment('pg', (env) => ({
+      host: '127.0.0.1',
+      port: pair.port,
+      ...login,
+      stream: pgStream(env),
+    }));
   }, 120_000);
-  afterAll(async () => {
-    await closePerEnvironment(db);
-    for (const c of Object.values(direct)) {
-      await c.query(`DROP TABLE IF EXISTS ${TABLE}`);
-      await c.end();
-    }
-  });
+  afterAll(() => closeAll(db, Object.values(direct)));
 
   idioms(
     () => db,

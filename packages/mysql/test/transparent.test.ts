@@ -70,7 +70,7 @@ describe('@picop/mysql is transparent', () => {
         // The query's span ends just after the query's promise settles: awaited as an event.
         let queryEnded;
         const queryEnd = new Promise((resolve) => (queryEnded = resolve));
-        const onQueryEnd = { onStart() {}, onEnd(span) { if (span.name !== 'request') queryEnded(); }, forceFlush: async () => {}, shutdown: async () => {} };
+        const onQueryEnd = { onStart() {}, onEnd(span) { if ((span.attributes['db.statement'] ?? span.attributes['db.query.text']) === 'SELECT 1 AS one') queryEnded(); }, forceFlush: async () => {}, shutdown: async () => {} };
         const sdk = new NodeSDK({ spanProcessors: [new SimpleSpanProcessor(exporter), onQueryEnd], instrumentations: [new MySQL2Instrumentation()], metricReaders: [], logRecordProcessors: [] });
         sdk.start();
         const { trace } = require('@opentelemetry/api');

@@ -284,6 +284,9 @@ export class Pool extends pg.Pool {
   }
 }
 
+// The build renames a class that refers to itself (`_Pool`): it keeps node-postgres's name.
+Object.defineProperty(Pool, 'name', { value: 'Pool' });
+
 /**
  * node-postgres's `Client`: one connection, in the environment active when it is created (or
  * `picop.envId`). For `LISTEN`, create it inside the request or job whose environment it serves.

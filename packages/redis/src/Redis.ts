@@ -338,3 +338,7 @@ export class Redis extends IORedisClass {
     return client;
   }
 }
+
+// The build renames a class that refers to itself (`_Redis`); libraries tell a client from an
+// options object by `constructor.name` (bee-queue), so it keeps ioredis's.
+Object.defineProperty(Redis, 'name', { value: 'Redis' });

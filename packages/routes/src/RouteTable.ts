@@ -92,3 +92,6 @@ export class RouteTable {
     return this.#routes.size;
   }
 }
+
+// The build renames a class that refers to itself (`_RouteTable`): it keeps its own name.
+Object.defineProperty(RouteTable, 'name', { value: 'RouteTable' });
