@@ -273,6 +273,17 @@ export async function startPostgres(
     { stdio: 'ignore', ...user },
   );
   await waitForPort(port, 60_000, child);
+  // The port opens before PostgreSQL takes logins ("the database system is starting up").
+  for (let i = 0; ; i++) {
+    try {
+      await run(join(bin, 'pg_isready'), ['-h', '127.0.0.1', '-p', String(port), '-q']);
+      break;
+    } catch (err) {
+      if (i >= 300 || child.exitCode !== null) throw err;
+      // pacing: another process's server has no event to await until it takes logins
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
   return {
     port,
     pid: child.pid,
