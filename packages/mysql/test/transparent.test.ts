@@ -71,7 +71,8 @@ describe('@picop/mysql is transparent', () => {
         let queryEnded;
         const queryEnd = new Promise((resolve) => (queryEnded = resolve));
         const onQueryEnd = { onStart() {}, onEnd(span) { if ((span.attributes['db.statement'] ?? span.attributes['db.query.text']) === 'SELECT 1 AS one') queryEnded(); }, forceFlush: async () => {}, shutdown: async () => {} };
-        const sdk = new NodeSDK({ spanProcessors: [new SimpleSpanProcessor(exporter), onQueryEnd], instrumentations: [new MySQL2Instrumentation()], metricReaders: [], logRecordProcessors: [] });
+        const simple = new SimpleSpanProcessor(exporter);
+        const sdk = new NodeSDK({ spanProcessors: [simple, onQueryEnd], instrumentations: [new MySQL2Instrumentation()], metricReaders: [], logRecordProcessors: [] });
         sdk.start();
         const { trace } = require('@opentelemetry/api');
         const { createPool } = require('@picop/mysql');
@@ -83,6 +84,8 @@ describe('@picop/mysql is transparent', () => {
             span.end();
           });
           await queryEnd;
+          // Its export may wait for the resource's asynchronous attributes: flushed, not polled.
+          await simple.forceFlush();
           await pool.end();
           const spans = exporter.getFinishedSpans();
           const parent = spans.find((s) => s.name === 'request');
