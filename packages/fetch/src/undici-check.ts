@@ -1,7 +1,6 @@
 // Kept apart from the declarations: its version lookup uses import.meta, which tsup shims in the
 // CommonJS build.
 
-import { createRequire } from 'node:module';
 import { unsupportedVersion } from '@picop/net-wrap/internal';
 import { Agent } from 'undici';
 
@@ -11,10 +10,5 @@ import { Agent } from 'undici';
  */
 export function checkUndici(): void {
   if (Object.getOwnPropertyDescriptor(Agent.prototype, 'stats')?.get !== undefined) return;
-  let version: string | undefined;
-  try {
-    version = (createRequire(import.meta.url)('undici/package.json') as { version: string })
-      .version;
-  } catch {}
-  throw unsupportedVersion('@picop/fetch', 'undici', version, ['Agent.stats'], '^7.9.0');
+  throw unsupportedVersion('@picop/fetch', 'undici', import.meta.url, ['Agent.stats'], '^7.9.0');
 }

@@ -1,7 +1,6 @@
 // The check of the installed mysql2 against what mysql2-internals.ts reads. Kept apart from the
-// declarations (its version lookup uses import.meta, which tsup shims in the CommonJS build).
+// declarations: it names import.meta (the version lookup), which tsup shims in the CommonJS build.
 
-import { createRequire } from 'node:module';
 import { unsupportedVersion } from '@picop/net-wrap/internal';
 import mysql from 'mysql2';
 import { CorePool, type CorePoolInternals, PromisePool } from './mysql2-internals.js';
@@ -22,16 +21,7 @@ export function checkMysql2(): void {
     ),
   ].filter((m): m is string => typeof m === 'string');
   if (missing.length > 0) {
-    throw unsupportedVersion('@picop/mysql', 'mysql2', versionOf(), missing, '^3.9.0');
+    throw unsupportedVersion('@picop/mysql', 'mysql2', import.meta.url, missing, '^3.9.0');
   }
   checked = true;
-}
-
-function versionOf(): string | undefined {
-  try {
-    const require = createRequire(import.meta.url);
-    return (require('mysql2/package.json') as { version: string }).version;
-  } catch {
-    return undefined;
-  }
 }

@@ -129,10 +129,8 @@ export class BoundedPool<T> {
   }
 
   /** The keys and clients held, in creation order. */
-  entries(): IterableIterator<[string, T]> {
-    return (function* (entries) {
-      for (const [key, entry] of entries) yield [key, entry.client] as [string, T];
-    })(this.#entries);
+  *entries(): IterableIterator<[string, T]> {
+    for (const [key, entry] of this.#entries) yield [key, entry.client];
   }
 
   /** The clients held, in creation order. */

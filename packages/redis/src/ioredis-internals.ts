@@ -3,7 +3,6 @@
 // with ERR_PICOP_UNSUPPORTED naming its version, never later with a TypeError or a client judged
 // idle while it is busy.
 
-import { createRequire } from 'node:module';
 import { unsupportedVersion } from '@picop/net-wrap/internal';
 import { Redis } from 'ioredis';
 
@@ -27,19 +26,15 @@ let checked = false;
 /** Throws `ERR_PICOP_UNSUPPORTED` when the installed ioredis lacks what this package uses. */
 export function checkIoredis(): void {
   if (checked) return;
+  // The named export itself is checked at import (ioredisClass). A client that never connects:
+  // its queues exist from the constructor; `condition` only once it connects (read with `?.`).
+  const probe = new Redis({ lazyConnect: true }) as unknown as Partial<RedisInternals>;
   const missing: string[] = [];
-  if (typeof Redis !== 'function') missing.push('the named export Redis');
-  else {
-    // A client that never connects: its queues exist from the constructor.
-    const probe = new Redis({ lazyConnect: true }) as unknown as Partial<RedisInternals>;
-    // `condition` exists once a client connects; it is read with `?.`.
-    if (typeof probe.commandQueue?.length !== 'number') missing.push('commandQueue');
-    if (typeof probe.offlineQueue?.length !== 'number') missing.push('offlineQueue');
-    if (typeof Redis.prototype.getBuiltinCommands !== 'function')
-      missing.push('getBuiltinCommands');
-  }
+  if (typeof probe.commandQueue?.length !== 'number') missing.push('commandQueue');
+  if (typeof probe.offlineQueue?.length !== 'number') missing.push('offlineQueue');
+  if (typeof Redis.prototype.getBuiltinCommands !== 'function') missing.push('getBuiltinCommands');
   if (missing.length > 0) {
-    throw unsupportedVersion('@picop/redis', 'ioredis', versionOf(), missing, RANGE);
+    throw unsupportedVersion('@picop/redis', 'ioredis', import.meta.url, missing, RANGE);
   }
   checked = true;
 }
@@ -50,18 +45,10 @@ export function ioredisClass(): typeof Redis {
     throw unsupportedVersion(
       '@picop/redis',
       'ioredis',
-      versionOf(),
+      import.meta.url,
       ['the named export Redis'],
       RANGE,
     );
   }
   return Redis;
-}
-
-function versionOf(): string | undefined {
-  try {
-    return (createRequire(import.meta.url)('ioredis/package.json') as { version: string }).version;
-  } catch {
-    return undefined;
-  }
 }
