@@ -166,14 +166,17 @@ export async function waitForPort(port, child) {
 /**
  * Runs every case `rounds` times, interleaved (the order reversed every other round, so drift in
  * the machine's speed hits each case alike); returns Map name -> the result with the most ops/s.
+ * The first `warmup` rounds are not counted (V8 has not yet compiled the code a case shares with
+ * none of the others: a wrapper's own).
  */
-export async function bestOf(cases, rounds) {
+export async function bestOf(cases, rounds, warmup = 0) {
   const best = new Map();
-  for (let round = 0; round < rounds; round++) {
+  for (let round = -warmup; round < rounds; round++) {
     const order = Object.entries(cases);
     if (round % 2 === 1) order.reverse();
     for (const [name, run] of order) {
       const r = await run();
+      if (round < 0) continue;
       if (!best.has(name) || r.opsPerSec > best.get(name).opsPerSec) best.set(name, r);
     }
   }
@@ -185,13 +188,13 @@ export async function bestOf(cases, rounds) {
  * a name to `(open, options) => result`, `clients` a name to `[open, options]`. Returns table rows
  * (load, client, then {@link resultRow}'s cells), each against the first client of its load.
  */
-export async function loadsByClient(loads, clients, rounds) {
+export async function loadsByClient(loads, clients, rounds, warmup = 0) {
   const cases = {};
   for (const [load, fn] of Object.entries(loads)) {
     for (const [client, [open, options]] of Object.entries(clients))
       cases[`${load}|${client}`] = () => fn(open, options);
   }
-  const best = await bestOf(cases, rounds);
+  const best = await bestOf(cases, rounds, warmup);
   const [first] = Object.keys(clients);
   const rows = [];
   for (const load of Object.keys(loads)) {
