@@ -1,5 +1,6 @@
 import net from 'node:net';
 import { context, ROOT_CONTEXT } from '@opentelemetry/api';
+import { PicopError } from '@picop/codec';
 import type { ContextPools, PicopPools } from '@picop/net-wrap';
 import {
   baseHeader,
@@ -125,6 +126,25 @@ function streamOf(header: Buffer): () => net.Socket {
     explainRefusal(socket, header, LABEL);
     return socket;
   };
+}
+
+/**
+ * The database and schema of an environment under `isolate`, checked as {@link Pool} checks
+ * them (the baseline, without Env-Id, gets neither): for a data layer made per environment with
+ * `perEnvironment()` that isolates environments on one PostgreSQL (Prisma's `schema`, knex's
+ * `searchPath`, Sequelize's `schema`). `isolate.create` is not run: create them in your set-up.
+ *
+ * @example
+ * const { schema } = pgIsolation(env, { schema: (envId) => `env_${envId}` });
+ * new PrismaClient({ adapter: new PrismaPg(config, { schema }) });
+ */
+export function pgIsolation(
+  environment: { envId: string | undefined },
+  isolate: Omit<PgIsolation, 'create'>,
+): { database?: string; schema?: string } {
+  if (environment.envId === undefined) return {};
+  const { database, schema } = isolated(isolate, environment.envId);
+  return { ...(database !== undefined && { database }), ...(schema !== undefined && { schema }) };
 }
 
 const LABEL = '@picop/pg';
@@ -266,6 +286,28 @@ export class Pool extends pg.Pool {
         (err: Error) => done(err, undefined, () => {}),
       );
     return result;
+  }
+
+  /**
+   * node-postgres's `on`, which refuses Prisma's adapter (`new PrismaPg(pool)`, at its first
+   * query): Prisma batches the queries of several requests into one (same-tick `findUnique`
+   * calls, `$transaction([...])`), which would run in the first request's environment. Prisma
+   * takes one client per environment: `perEnvironment()`, as in this package's README.
+   */
+  override on<K extends 'error' | 'release' | 'connect' | 'acquire' | 'remove'>(
+    event: K,
+    listener: K extends 'error' | 'release'
+      ? (err: Error, client: pg.PoolClient) => void
+      : (client: pg.PoolClient) => void,
+  ): this {
+    // @prisma/adapter-pg (6 and 7) listens for its idle clients' errors with this function.
+    if (event === 'error' && listener.name === 'onIdleClientError' && this.#pools !== undefined) {
+      throw new PicopError(
+        'ERR_PICOP_UNSUPPORTED',
+        `${LABEL}: Prisma cannot share one Pool between environments: it batches the queries of several requests into one, which would run in the first one's environment. Make one PrismaClient per environment with perEnvironment() from @picop/net-wrap and PrismaPg's own pool, its stream from pgStream(env) (see @picop/pg's README, "Prisma")`,
+      );
+    }
+    return super.on(event, listener);
   }
 
   /** Ends every environment's pool, then this one. */
