@@ -2,6 +2,7 @@ import { context, ROOT_CONTEXT } from '@opentelemetry/api';
 import {
   fallbackEnvId,
   headerOf,
+  perEnvironmentOnly,
   routeOnce,
   splitOptions,
   withFallbackEnvId,
@@ -50,6 +51,16 @@ export function createConnection(
     options,
   );
   if (!enabled) return mysql.createConnection(library);
+  // Sequelize 6 (`dialectModule: @picop/mysql`) makes each connection with its bound type cast,
+  // and pools them across requests: refused at once, before it mistakes the promise for one.
+  if (typeof options.typeCast === 'function' && options.typeCast.name === 'bound _typecast') {
+    throw perEnvironmentOnly(
+      '@picop/mysql',
+      'Sequelize',
+      "it keeps the connections it makes in a pool of its own, and one made in a request's environment would serve later requests of any environment",
+      'plain mysql2 and `dialectOptions: { stream: mysqlStream(env, address) }`',
+    );
+  }
   const ctx = withFallbackEnvId(fallbackEnvId(picop.envId), context.active());
   const envId = getEnvId(ctx);
   const { route, header: sends } = routeOnce(picop, envId, '@picop/mysql createConnection');

@@ -12,7 +12,13 @@ export {
 export type { MessageFields, SelectiveOptions } from './messages.js';
 export { messageFieldsGetter, selectionOf, withContextFields } from './messages.js';
 export type { NodeCallback, PoolParts } from './skeleton.js';
-export { promisify, routeOr, unsupportedVersion, wrapperPools } from './skeleton.js';
+export {
+  perEnvironmentOnly,
+  promisify,
+  routeOr,
+  unsupportedVersion,
+  wrapperPools,
+} from './skeleton.js';
 export type { PicopWrapperOptions, StoreNameRules } from './wrapper-options.js';
 export {
   baseHeader,

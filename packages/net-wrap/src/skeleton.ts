@@ -154,3 +154,21 @@ export function unsupportedVersion(
     `${label} does not support ${library} ${version}: it lacks ${missing.join(', ')}. Install ${library}@${range}, or set \`picop: false\``,
   );
 }
+
+/**
+ * The error of a data layer that takes a wrapper's connections or pool and would serve several
+ * requests' work on one of them, in one environment (Sequelize's own pool, Prisma's batches):
+ * `ERR_PICOP_UNSUPPORTED`, saying why and naming the recipe, one instance of the data layer per
+ * environment (`recipe`: how its instance gets its connections).
+ */
+export function perEnvironmentOnly(
+  label: string,
+  library: string,
+  why: string,
+  recipe: string,
+): PicopError {
+  return new PicopError(
+    'ERR_PICOP_UNSUPPORTED',
+    `${label} cannot serve ${library} for several environments: ${why}. Make one ${library} per environment with perEnvironment() from @picop/net-wrap, ${recipe} (${label}'s README, "${library}")`,
+  );
+}

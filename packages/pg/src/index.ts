@@ -1,6 +1,5 @@
 import net from 'node:net';
 import { context, ROOT_CONTEXT } from '@opentelemetry/api';
-import { PicopError } from '@picop/codec';
 import type { ContextPools, PicopPools } from '@picop/net-wrap';
 import {
   baseHeader,
@@ -10,6 +9,7 @@ import {
   headerOf,
   isolationName,
   type PicopWrapperOptions,
+  perEnvironmentOnly,
   promisify,
   routeOnce,
   routeOr,
@@ -302,9 +302,11 @@ export class Pool extends pg.Pool {
   ): this {
     // @prisma/adapter-pg (6 and 7) listens for its idle clients' errors with this function.
     if (event === 'error' && listener.name === 'onIdleClientError' && this.#pools !== undefined) {
-      throw new PicopError(
-        'ERR_PICOP_UNSUPPORTED',
-        `${LABEL}: Prisma cannot share one Pool between environments: it batches the queries of several requests into one, which would run in the first one's environment. Make one PrismaClient per environment with perEnvironment() from @picop/net-wrap and PrismaPg's own pool, its stream from pgStream(env) (see @picop/pg's README, "Prisma")`,
+      throw perEnvironmentOnly(
+        LABEL,
+        'Prisma',
+        "it batches the queries of several requests into one (same-tick findUnique calls, $transaction([...])), which runs in the first request's environment",
+        "PrismaPg's own pool, its `stream` from pgStream(env)",
       );
     }
     return super.on(event, listener);
@@ -348,6 +350,16 @@ export class Client extends pg.Client {
   constructor(config: ClientConfig | string = {}) {
     const options = typeof config === 'string' ? { connectionString: config } : config;
     const { enabled, picop, library } = splitOptions<PicopPgOptions, ClientConfig>(options);
+    // Sequelize 6 (`dialectModule: @picop/pg`) makes each connection with its bound type parser,
+    // and pools them across requests.
+    if (enabled && library.types?.getTypeParser.name === 'bound getTypeParser') {
+      throw perEnvironmentOnly(
+        LABEL,
+        'Sequelize',
+        "it keeps the connections it makes in a pool of its own, and one made in a request's environment would serve later requests of any environment",
+        'plain pg and `dialectOptions: { stream: pgStream(env) }`',
+      );
+    }
     const ctx = withFallbackEnvId(fallbackEnvId(picop.envId), context.active());
     const envId = getEnvId(ctx);
     let own: ClientConfig = library;
@@ -399,3 +411,32 @@ export class Client extends pg.Client {
     return result;
   }
 }
+
+// The rest of node-postgres, as it is: with Pool and Client above, this module stands wherever
+// `pg` is required or passed (a driver module option, `import pg from '@picop/pg'`).
+export {
+  Connection,
+  DatabaseError,
+  defaults,
+  escapeIdentifier,
+  escapeLiteral,
+  Query,
+  Result,
+  TypeOverrides,
+  types,
+} from 'pg';
+
+/** The module as one object, as `pg`'s default export: `import pg from '@picop/pg'`. */
+export default {
+  Client,
+  Pool,
+  Connection: pg.Connection,
+  DatabaseError: pg.DatabaseError,
+  defaults: pg.defaults,
+  escapeIdentifier: pg.escapeIdentifier,
+  escapeLiteral: pg.escapeLiteral,
+  Query: pg.Query,
+  Result: pg.Result,
+  TypeOverrides: pg.TypeOverrides,
+  types: pg.types,
+};
