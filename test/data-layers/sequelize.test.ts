@@ -47,10 +47,10 @@ function layerOf(
   rowsOf: (env: Env) => Promise<Array<{ env: string; what: string }>>,
 ) {
   return {
-    insert: (env: Env, what: string) => db.models.Row.create({ env, what }),
+    insert: (env: Env, what: string) => db.model('Row').create({ env, what }),
     transaction: (env: Env, what: string, fail: boolean) =>
       db.transaction(async (transaction) => {
-        await db.models.Row.create({ env, what }, { transaction });
+        await db.model('Row').create({ env, what }, { transaction });
         if (fail) throw ROLLED_BACK;
       }),
     rowsOf,
@@ -104,7 +104,7 @@ describe('Sequelize 6 on PostgreSQL, one Sequelize per environment', () => {
       database: pgLogin.database,
     });
     try {
-      const error = await shared.models.Row.count().then(
+      const error = await shared.model('Row').count().then(
         () => undefined,
         (err: { original?: unknown }) => err.original ?? err,
       );
@@ -175,7 +175,7 @@ describe('Sequelize 6 on MySQL, one Sequelize per environment', () => {
       database: mysqlLogin.database,
     });
     try {
-      const error = await shared.models.Row.count().then(
+      const error = await shared.model('Row').count().then(
         () => undefined,
         (err: { original?: unknown }) => err.original ?? err,
       );
