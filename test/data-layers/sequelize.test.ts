@@ -104,10 +104,13 @@ describe('Sequelize 6 on PostgreSQL, one Sequelize per environment', () => {
       database: pgLogin.database,
     });
     try {
-      const error = await shared.model('Row').count().then(
-        () => undefined,
-        (err: { original?: unknown }) => err.original ?? err,
-      );
+      const error = await shared
+        .model('Row')
+        .count()
+        .then(
+          () => undefined,
+          (err: { original?: unknown }) => err.original ?? err,
+        );
       expect(error).toMatchObject({
         code: 'ERR_PICOP_UNSUPPORTED',
         message: expect.stringContaining('dialectOptions: { stream: pgStream(env) }'),
@@ -175,10 +178,13 @@ describe('Sequelize 6 on MySQL, one Sequelize per environment', () => {
       database: mysqlLogin.database,
     });
     try {
-      const error = await shared.model('Row').count().then(
-        () => undefined,
-        (err: { original?: unknown }) => err.original ?? err,
-      );
+      const error = await shared
+        .model('Row')
+        .count()
+        .then(
+          () => undefined,
+          (err: { original?: unknown }) => err.original ?? err,
+        );
       expect(error).toMatchObject({
         code: 'ERR_PICOP_UNSUPPORTED',
         message: expect.stringContaining('mysqlStream(env, address)'),
