@@ -17,6 +17,7 @@ const ALL = [
   'isolation',
   'fetch',
   'gateway',
+  'data-layers',
 ];
 const names = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ALL;
 let failed = false;

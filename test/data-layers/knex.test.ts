@@ -10,11 +10,12 @@ import {
   type PoolContext,
   perEnvironment,
 } from '@picop/net-wrap';
-import { pgStream } from '@picop/pg';
+import { pgIsolation, pgStream } from '@picop/pg';
 import knex, { type Knex } from 'knex';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { dataLayerIdioms, ROLLED_BACK } from '../support/data-layer.js';
 import { type Env, inBoth } from '../support/environments.js';
 import { useContextManager } from '../support/otel-and-tls.js';
 import { useServerPair } from '../support/pair.js';
@@ -35,35 +36,17 @@ function idioms(
   dbOf: () => PerEnvironment<Knex>,
   rowsOf: (env: Env) => Promise<Array<{ env: string; what: string }>>,
 ) {
-  it('50 inserts per environment, interleaved in one tick, each in its own server', async () => {
+  dataLayerIdioms(() => {
     const db = dbOf();
-    await Promise.all(
-      Array.from({ length: 50 }, () => inBoth((env) => db(TABLE).insert({ env, what: 'insert' }))),
-    );
-    for (const env of ['feature-1', 'main'] as const) {
-      const rows = (await rowsOf(env)).filter((r) => r.what === 'insert');
-      expect(rows.map((r) => r.env)).toEqual(Array(50).fill(env));
-    }
-  });
-
-  it('transactions: 10 committed and 5 rolled back per environment, none crossing', async () => {
-    const db = dbOf();
-    const work = (env: Env, i: number) =>
-      db.transaction(async (trx) => {
-        await trx(TABLE).insert({ env, what: i < 10 ? 'commit' : 'rollback' });
-        if (i >= 10) throw new Error('rolled back');
-      });
-    const settled = await Promise.allSettled(
-      Array.from({ length: 15 }, (_, i) => inBoth((env) => work(env, i))),
-    );
-    expect(settled.filter((s) => s.status === 'rejected')).toHaveLength(5);
-    for (const env of ['feature-1', 'main'] as const) {
-      const rows = await rowsOf(env);
-      expect(rows.filter((r) => r.what === 'commit').map((r) => r.env)).toEqual(
-        Array(10).fill(env),
-      );
-      expect(rows.filter((r) => r.what === 'rollback')).toEqual([]);
-    }
+    return {
+      insert: (env, what) => db(TABLE).insert({ env, what }),
+      transaction: (env, what, fail) =>
+        db.transaction(async (trx) => {
+          await trx(TABLE).insert({ env, what });
+          if (fail) throw ROLLED_BACK;
+        }),
+      rowsOf,
+    };
   });
 
   it('a method kept from start-up still routes each call to the caller’s environment', async () => {
@@ -184,5 +167,46 @@ describe('knex on mysql2, one knex per environment', () => {
       const [rows] = await direct[env].query(`SELECT env, what FROM ${TABLE}`);
       return rows as Array<{ env: string; what: string }>;
     },
+  );
+});
+
+describe('knex: a schema per environment on one PostgreSQL (searchPath, no proxy)', () => {
+  const SCHEMA = 'env_feature-1';
+  const login = { host: PG_HOST, port: PG_PORT, user: 'postgres', database: 'postgres' };
+  const admin = new pg.Client(login);
+  let db: PerEnvironment<Knex>;
+
+  beforeAll(async () => {
+    await admin.connect();
+    await admin.query(`DROP SCHEMA IF EXISTS "${SCHEMA}" CASCADE`);
+    await admin.query(`CREATE SCHEMA "${SCHEMA}"`);
+    for (const schema of ['public', SCHEMA]) {
+      await admin.query(`CREATE TABLE "${schema}".${TABLE} (env text, what text)`);
+    }
+    db = perEnvironment(
+      (env) => {
+        const { schema } = pgIsolation(env, { schema: (envId) => `env_${envId}` });
+        return knex({
+          client: 'pg',
+          connection: login,
+          ...(schema !== undefined && { searchPath: [schema] }),
+          pool: { min: 0, max: 4 },
+        });
+      },
+      { destroy: (k) => k.destroy(), header: false },
+    );
+  });
+  afterAll(async () => {
+    await closePerEnvironment(db);
+    await admin.query(`DROP SCHEMA IF EXISTS "${SCHEMA}" CASCADE`);
+    await admin.query(`DROP TABLE IF EXISTS public.${TABLE}`);
+    await admin.end();
+  });
+
+  idioms(
+    () => db,
+    async (env) =>
+      (await admin.query(`SELECT env, what FROM "${env === 'main' ? 'public' : SCHEMA}".${TABLE}`))
+        .rows,
   );
 });
