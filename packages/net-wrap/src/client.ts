@@ -1,7 +1,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { type Context, context as otelContext, type TextMapPropagator } from '@opentelemetry/api';
-import { type Dialect, encodeHeader, type FieldsInit } from '@picop/codec';
+import { type Dialect, encodeHeader, type FieldsInit, PicopError } from '@picop/codec';
 import { headerForContext } from '@picop/propagator';
 import { DEFAULT_KEEP_ALIVE_INITIAL_DELAY_MS } from './constants.js';
 
@@ -77,7 +77,35 @@ export function connect(options: PicopConnectOptions, connectListener?: () => vo
   // Written before the caller gets the socket, so before any byte of theirs; Node queues it
   // until the connection is up. One write: the proxy can read the header from one segment.
   if (header.length > 0) socket.write(header);
+  refuseSecondConnect(socket, options);
   return socket;
+}
+
+/**
+ * A library given a socket may connect it itself (node-postgres's `stream`): Node would fail that
+ * second `connect()` with EALREADY, saying nothing of why. To the address the socket is already
+ * connecting to, it is a no-op (the 'connect' event the library waits for comes); to any other,
+ * the socket is closed and `ERR_PICOP_UNSUPPORTED` names what to use.
+ */
+function refuseSecondConnect(socket: net.Socket, options: net.TcpNetConnectOpts): void {
+  const own = { port: Number(options.port), host: options.host ?? 'localhost' };
+  socket.connect = function connectAgain(...args: unknown[]) {
+    const [first, second] = args;
+    const target =
+      typeof first === 'object' && first !== null
+        ? (first as { port?: unknown; host?: unknown })
+        : { port: first, host: typeof second === 'string' ? second : undefined };
+    if (Number(target.port) === own.port && (target.host ?? 'localhost') === own.host) {
+      const listener = args.find((a) => typeof a === 'function') as (() => void) | undefined;
+      if (listener !== undefined) socket.once('connect', listener);
+      return socket;
+    }
+    socket.destroy();
+    throw new PicopError(
+      'ERR_PICOP_UNSUPPORTED',
+      `connect(): this socket already connects to ${own.host}:${own.port}, not ${String(target.host ?? 'localhost')}:${String(target.port)}: for a library that connects the socket it is given, give it an unconnected one (node-postgres's \`stream\`: pgStream(env) from @picop/pg)`,
+    );
+  } as net.Socket['connect'];
 }
 
 /**

@@ -2,6 +2,7 @@
 // real PostgreSQL servers through picop-proxy (header required); every write read back directly.
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { connect } from '@picop/net-wrap';
 import { Client, Pool } from '@picop/pg';
 import { getEnvId, withEnvId } from '@picop/propagator';
 import { createProxy } from '@picop/proxy';
@@ -238,6 +239,31 @@ describe('@picop/pg idiom matrix (feature-1 and the baseline, interleaved)', () 
     ]);
     expect(psql.stdout.trim()).toBe(String(PG_PORT));
     await optional.close(100);
+  });
+
+  it("net-wrap's connect() as pg's stream: pg's own connect is a no-op to the same address", async () => {
+    const ids = await inBoth(async (env) => {
+      const id = `stream-${env}`;
+      const client = new pg.Client({
+        ...config,
+        stream: () => connect({ host: config.host, port: config.port }),
+      });
+      await client.connect();
+      await client.query(`INSERT INTO ${TABLE} VALUES ($1, $2)`, [id, getEnvId() ?? '']);
+      await client.end();
+      return [env, id] as const;
+    });
+    for (const [env, id] of ids) expect(await landed(id)).toBe(expected(env));
+    // To another address: a typed error naming what to use, not EALREADY.
+    const elsewhere = new pg.Client({
+      ...config,
+      port: pair.second.port,
+      stream: () => connect({ host: config.host, port: config.port }),
+    });
+    await expect(elsewhere.connect()).rejects.toMatchObject({
+      code: 'ERR_PICOP_UNSUPPORTED',
+      message: expect.stringContaining('pgStream(env)'),
+    });
   });
 
   it('with picop: false it is plain node-postgres (no header: the proxy refuses it)', async () => {
