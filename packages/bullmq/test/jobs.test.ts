@@ -1,0 +1,187 @@
+// Jobs in their environment: one queue in the baseline's Redis (a plain ioredis connection), jobs
+// added in feature-1 and in the baseline interleaved in one tick, every processor reading its
+// Env-Id and writing through @picop/redis, whose writes land in the environment's own Redis
+// behind picop-proxy (read back directly).
+
+import { FlowProducer, type Job, Queue, Worker } from '@picop/bullmq';
+import { getEnvId, withEnvId } from '@picop/propagator';
+import { Redis as PicopRedis } from '@picop/redis';
+import { Queue as PlainQueue } from 'bullmq';
+import IORedis from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Env, inBoth } from '../../../test/support/environments.js';
+import { useContextManager } from '../../../test/support/otel-and-tls.js';
+import { useServerPair } from '../../../test/support/pair.js';
+import { REDIS_HOST, REDIS_PORT, startRedis } from '../../../test/support/servers.js';
+
+useContextManager();
+const RUN = Date.now().toString(36);
+let queues = 0;
+const queueName = () => `picop-${RUN}-${++queues}`;
+/** BullMQ's workers block on their connection: it wants no retry limit per request. */
+const shared = () =>
+  new IORedis({ host: REDIS_HOST, port: REDIS_PORT, maxRetriesPerRequest: null });
+
+describe('@picop/bullmq: each job runs in the environment that added it', () => {
+  const pair = useServerPair(() => startRedis(), `${REDIS_HOST}:${REDIS_PORT}`);
+  const direct = {} as Record<Env, IORedis>;
+  let stores: PicopRedis;
+  const closing: Array<{ close(): Promise<unknown> }> = [];
+
+  beforeAll(() => {
+    direct.main = new IORedis({ host: REDIS_HOST, port: REDIS_PORT });
+    direct['feature-1'] = new IORedis({ host: '127.0.0.1', port: pair.second.port });
+    stores = new PicopRedis({ host: '127.0.0.1', port: pair.port });
+  });
+  afterAll(async () => {
+    for (const c of closing.reverse()) await c.close();
+    stores.disconnect();
+    for (const c of Object.values(direct)) c.disconnect();
+  });
+
+  /**
+   * A queue and its worker; the processor records each job's Env-Id under `<queue>:<job id>` in
+   * the store of its environment, and resolves `done` after `expected` jobs.
+   */
+  function queueAndWorker(expected: number, fail?: (job: Job) => boolean) {
+    const name = queueName();
+    const queue = new Queue(name, { connection: shared() });
+    let seen = 0;
+    let resolveDone: () => void;
+    const done = new Promise<void>((resolve) => {
+      resolveDone = resolve;
+    });
+    const worker = new Worker(
+      name,
+      async (job) => {
+        if (fail?.(job)) throw new Error('first attempt fails');
+        await stores.set(`${name}:${job.id}`, getEnvId() ?? 'main');
+        if (++seen === expected) resolveDone();
+      },
+      { connection: shared() },
+    );
+    closing.push(queue, worker);
+    /** Where job `id`'s record landed: `env:recorded` for each store that has it. */
+    const landed = async (id: string | undefined) => {
+      const found: string[] = [];
+      for (const [env, c] of Object.entries(direct)) {
+        const value = await c.get(`${name}:${id}`);
+        if (value !== null) found.push(`${env}:${value}`);
+      }
+      return found.join('+') || 'nowhere';
+    };
+    return { queue, worker, done, landed, name };
+  }
+
+  it('20 jobs per environment, added interleaved in one tick: each in its own environment', async () => {
+    const { queue, done, landed } = queueAndWorker(40);
+    const added = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => inBoth((env) => queue.add('job', { env, i }))),
+    );
+    await done;
+    for (const [feature, main] of added) {
+      expect(await landed(feature?.id)).toBe('feature-1:feature-1');
+      expect(await landed(main?.id)).toBe('main:main');
+    }
+  });
+
+  it('addBulk, a delayed job and a job retried with backoff keep their environment', async () => {
+    const attempts = new Map<string | undefined, number>();
+    const { queue, done, landed } = queueAndWorker(4, (job) => {
+      const n = (attempts.get(job.id) ?? 0) + 1;
+      attempts.set(job.id, n);
+      return job.name === 'retried' && n === 1;
+    });
+    const jobs = await withEnvId('feature-1', async () => [
+      ...(await queue.addBulk([
+        { name: 'bulk', data: {} },
+        { name: 'bulk', data: {} },
+      ])),
+      await queue.add('delayed', {}, { delay: 50 }),
+      await queue.add('retried', {}, { attempts: 2, backoff: { type: 'fixed', delay: 20 } }),
+    ]);
+    await done;
+    for (const job of jobs) expect(await landed(job.id)).toBe('feature-1:feature-1');
+  });
+
+  it('a flow: the parent and its children run in the environment that added it', async () => {
+    const { name, done, landed } = queueAndWorker(3);
+    const flows = new FlowProducer({ connection: shared() });
+    closing.push(flows);
+    const tree = await withEnvId('feature-1', () =>
+      flows.add({
+        name: 'parent',
+        queueName: name,
+        children: [
+          { name: 'child', queueName: name },
+          { name: 'child', queueName: name },
+        ],
+      }),
+    );
+    await done;
+    for (const job of [tree.job, ...(tree.children ?? []).map((c) => c.job)]) {
+      expect(await landed(job.id)).toBe('feature-1:feature-1');
+    }
+  });
+
+  it('a job scheduler’s repeated jobs stay in the environment that made the schedule', async () => {
+    const { queue, done, landed } = queueAndWorker(3);
+    await withEnvId('feature-1', () =>
+      queue.upsertJobScheduler('every-20ms', { every: 20 }, { name: 'tick', data: {} }),
+    );
+    await done;
+    await queue.removeJobScheduler('every-20ms');
+    const ticks = (await queue.getJobs(['completed'])).filter((job) => job.name === 'tick');
+    expect(ticks.length).toBeGreaterThanOrEqual(3);
+    for (const job of ticks) expect(await landed(job.id)).toBe('feature-1:feature-1');
+  });
+
+  it('a job added without @picop/bullmq runs in the baseline, whatever context made the worker', async () => {
+    const name = queueName();
+    const seen: Array<string | undefined> = [];
+    let resolveDone: () => void;
+    const done = new Promise<void>((resolve) => {
+      resolveDone = resolve;
+    });
+    // The worker is made inside feature-1's context; the job carries no Env-Id.
+    const worker = withEnvId(
+      'feature-1',
+      () =>
+        new Worker(
+          name,
+          async () => {
+            seen.push(getEnvId());
+            resolveDone();
+          },
+          { connection: shared() },
+        ),
+    );
+    const plain = new PlainQueue(name, { connection: shared() });
+    closing.push(plain, worker);
+    await withEnvId('feature-1', () => plain.add('job', {}));
+    await done;
+    expect(seen).toEqual([undefined]);
+  });
+
+  it('a @picop/redis client as the connection is refused, naming what to give', () => {
+    const client = new PicopRedis({ host: '127.0.0.1', port: pair.port, lazyConnect: true });
+    try {
+      expect(() => new Queue(queueName(), { connection: client })).toThrow(
+        expect.objectContaining({
+          code: 'ERR_PICOP_UNSUPPORTED',
+          message: expect.stringContaining('plain ioredis connection'),
+        }),
+      );
+    } finally {
+      client.disconnect();
+    }
+  });
+
+  it('keeps BullMQ’s class names', () => {
+    expect([Queue.name, Worker.name, FlowProducer.name]).toEqual([
+      'Queue',
+      'Worker',
+      'FlowProducer',
+    ]);
+  });
+});
