@@ -1,19 +1,21 @@
 import type { Context } from '@opentelemetry/api';
 import { context } from '@opentelemetry/api';
 import { PicopError } from '@picop/codec';
+import { fallbackEnvId } from '@picop/net-wrap/internal';
+import { getEnvId } from '@picop/propagator';
 import {
   FlowProducer as BullFlowProducer,
   Queue as BullQueue,
+  type QueueOptions as BullQueueOptions,
   Worker as BullWorker,
+  type WorkerOptions as BullWorkerOptions,
   type FlowJob,
   type FlowOpts,
   type Job,
   type JobNode,
   type Processor,
   type QueueBaseOptions,
-  type QueueOptions,
   type Telemetry,
-  type WorkerOptions,
 } from 'bullmq';
 import { picopTelemetry, withJobEnvId } from './telemetry.js';
 
@@ -22,12 +24,51 @@ export { picopTelemetry, withJobEnvId } from './telemetry.js';
 
 const LABEL = '@picop/bullmq';
 
+/** The `picop` options of {@link Queue} and {@link Worker}. */
+export interface PicopBullmqOptions {
+  /**
+   * Selective consumption. A `Worker` of an environment (its `envId`, or `PICOP_ENV_ID`, other
+   * than `baselineEnvId`) takes its jobs from that environment's own queue,
+   * `<name>.picop-env.<Env-Id>`, and no other; the baseline's takes the shared queue. A `Queue`
+   * adds a job of an environment to that environment's queue while it has a live worker
+   * (BullMQ's `getWorkersCount()`, read at most once a second), else to the shared queue, where
+   * the baseline's workers run it, still in its environment.
+   * @default false
+   */
+  selective?: boolean;
+  /** This worker's environment (selective mode). @default `PICOP_ENV_ID` */
+  envId?: string | null;
+  /** The baseline's Env-Id: its workers take the shared queue. @default 'main' */
+  baselineEnvId?: string;
+}
+
+/** BullMQ's `QueueOptions` plus `picop`. */
+export interface QueueOptions extends BullQueueOptions {
+  picop?: PicopBullmqOptions;
+}
+
+/** BullMQ's `WorkerOptions` plus `picop`. */
+export interface WorkerOptions extends BullWorkerOptions {
+  picop?: PicopBullmqOptions;
+}
+
+/** The queue of environment `envId`'s own workers (selective mode). */
+export function environmentQueueName(name: string, envId: string): string {
+  return `${name}.picop-env.${encodeURIComponent(envId)}`;
+}
+
+/** How long a `Queue` trusts what it read of an environment's live workers. */
+const LIVE_CHECK_MS = 1000;
+
 /**
  * `opts` with {@link picopTelemetry} around the user's telemetry, after checking the connection:
  * the queue is shared by every environment and lives in the baseline's Redis, so a `@picop/*`
  * client (which would put each environment's jobs in its own Redis) is refused.
  */
-function withPicop<O extends QueueBaseOptions>(opts: O | undefined, what: string): O {
+function withPicop<O extends QueueBaseOptions & { picop?: unknown }>(
+  opts: O | undefined,
+  what: string,
+): Omit<O, 'picop'> {
   const connection = opts?.connection as { pools?: { byEnvId?: unknown } } | undefined;
   if (typeof connection?.pools?.byEnvId === 'function') {
     throw new PicopError(
@@ -35,8 +76,9 @@ function withPicop<O extends QueueBaseOptions>(opts: O | undefined, what: string
       `${LABEL}: ${what} takes a plain ioredis connection (or its options) to the baseline's Redis, not a @picop/* client: one queue serves every environment, each job carrying its own Env-Id; a @picop/redis client would keep each environment's jobs in its own Redis, unseen by the others' workers`,
     );
   }
+  const { picop: _picop, ...library } = opts ?? ({} as O);
   return {
-    ...(opts as O),
+    ...library,
     telemetry: picopTelemetry(opts?.telemetry as Telemetry<Context> | undefined),
   };
 }
@@ -55,9 +97,76 @@ export class Queue<
   ResultType = unknown,
   NameType extends string = string,
 > extends BullQueue<DataType, ResultType, NameType> {
+  readonly #selective: boolean;
+  readonly #baselineEnvId: string;
+  readonly #library: Omit<QueueOptions, 'picop'>;
+  readonly #environments = new Map<string, BullQueue<DataType, ResultType, NameType>>();
+  readonly #live = new Map<string, { at: number; live: Promise<boolean> }>();
+
   /** BullMQ's arguments; what follows `opts` (a connection class, a backend) is passed on. */
   constructor(name: string, opts?: QueueOptions, ...rest: unknown[]) {
-    super(name, withPicop(opts, 'Queue'), ...(rest as []));
+    const library = withPicop(opts, 'Queue');
+    super(name, library, ...(rest as []));
+    this.#library = library;
+    this.#selective = opts?.picop?.selective === true;
+    this.#baselineEnvId = opts?.picop?.baselineEnvId ?? 'main';
+  }
+
+  /**
+   * BullMQ's `add`; in selective mode, to the active environment's own queue while it has a
+   * live worker.
+   */
+  override add(
+    ...args: Parameters<BullQueue<DataType, ResultType, NameType>['add']>
+  ): ReturnType<BullQueue<DataType, ResultType, NameType>['add']> {
+    const envId = this.#selectedEnvId();
+    if (envId === undefined) return super.add(...args);
+    return this.#targetOf(envId).then((target) =>
+      target === undefined ? super.add(...args) : target.add(...args),
+    );
+  }
+
+  /** BullMQ's `addBulk`; in selective mode, as {@link add}. */
+  override addBulk(
+    ...args: Parameters<BullQueue<DataType, ResultType, NameType>['addBulk']>
+  ): ReturnType<BullQueue<DataType, ResultType, NameType>['addBulk']> {
+    const envId = this.#selectedEnvId();
+    if (envId === undefined) return super.addBulk(...args);
+    return this.#targetOf(envId).then((target) =>
+      target === undefined ? super.addBulk(...args) : target.addBulk(...args),
+    );
+  }
+
+  /** Closes this queue and the environments' queues it added to. */
+  override async close(): Promise<void> {
+    const environments = [...this.#environments.values()];
+    this.#environments.clear();
+    await Promise.all([super.close(), ...environments.map((q) => q.close())]);
+  }
+
+  /** The active Env-Id, in selective mode, when it is not the baseline's. */
+  #selectedEnvId(): string | undefined {
+    const envId = this.#selective ? getEnvId() : undefined;
+    return envId === this.#baselineEnvId ? undefined : envId;
+  }
+
+  /** The queue of `envId`'s own workers while they are live; else undefined (this one). */
+  async #targetOf(envId: string): Promise<BullQueue<DataType, ResultType, NameType> | undefined> {
+    let queue = this.#environments.get(envId);
+    if (queue === undefined) {
+      queue = new BullQueue<DataType, ResultType, NameType>(
+        environmentQueueName(this.name, envId),
+        this.#library,
+      );
+      this.#environments.set(envId, queue);
+    }
+    let check = this.#live.get(envId);
+    if (check === undefined || Date.now() - check.at > LIVE_CHECK_MS) {
+      const counted = queue.getWorkersCount().then((n) => n > 0);
+      check = { at: Date.now(), live: counted };
+      this.#live.set(envId, check);
+    }
+    return (await check.live) ? queue : undefined;
   }
 }
 
@@ -82,12 +191,21 @@ export class Worker<
     ...rest: unknown[]
   ) {
     super(
-      name,
+      selectedQueue(name, opts?.picop),
       typeof processor === 'function' ? inJobEnvironment(processor) : processor,
       withPicop(opts, 'Worker'),
       ...(rest as []),
     );
   }
+}
+
+/** The queue a worker takes its jobs from: its environment's own in selective mode. */
+function selectedQueue(name: string, picop: PicopBullmqOptions | undefined): string {
+  if (picop?.selective !== true) return name;
+  const envId = fallbackEnvId(picop.envId);
+  return envId === undefined || envId === (picop.baselineEnvId ?? 'main')
+    ? name
+    : environmentQueueName(name, envId);
 }
 
 /** BullMQ's `FlowProducer`: every job of a flow carries the Env-Id of the context that adds it. */

@@ -163,6 +163,54 @@ describe('@picop/bullmq: each job runs in the environment that added it', () => 
     expect(seen).toEqual([undefined]);
   });
 
+  it('selective: two workers per environment, each job handled once by its own environment’s', async () => {
+    const name = queueName();
+    const handled: Array<{ worker: string; env: string | undefined; id: string | undefined }> = [];
+    let resolveDone: () => void;
+    const done = new Promise<void>((resolve) => {
+      resolveDone = resolve;
+    });
+    const workerOf = (label: string, envId: string | undefined) =>
+      new Worker(
+        name,
+        async (job) => {
+          handled.push({ worker: label, env: getEnvId(), id: `${job.queueName}:${job.id}` });
+          if (handled.length === 40) resolveDone();
+        },
+        { connection: shared(), picop: { selective: true, envId: envId ?? null } },
+      );
+    const workers = [
+      workerOf('main-a', undefined),
+      workerOf('main-b', undefined),
+      workerOf('feature-1-a', 'feature-1'),
+      workerOf('feature-1-b', 'feature-1'),
+    ];
+    await Promise.all(workers.map((w) => w.waitUntilReady()));
+    const queue = new Queue(name, { connection: shared(), picop: { selective: true } });
+    closing.push(...workers, queue);
+    await Promise.all(Array.from({ length: 20 }, () => inBoth((env) => queue.add('job', { env }))));
+    await done;
+    expect(new Set(handled.map((h) => h.id)).size).toBe(40); // each job once
+    for (const { worker, env } of handled) {
+      expect(worker.startsWith(env ?? 'main'), `${worker} ran a job of ${env}`).toBe(true);
+    }
+
+    // Without a live feature-1 worker, its jobs go to the shared queue: the baseline's workers
+    // run them, in feature-1's environment.
+    await Promise.all(workers.slice(2).map((w) => w.close()));
+    const later = new Queue(name, { connection: shared(), picop: { selective: true } });
+    closing.push(later);
+    const before = handled.length;
+    const ran = new Promise<void>((resolve) => {
+      workers[0]?.on('completed', () => handled.length > before && resolve());
+      workers[1]?.on('completed', () => handled.length > before && resolve());
+    });
+    await withEnvId('feature-1', () => later.add('job', {}));
+    await ran;
+    expect(handled.at(-1)).toMatchObject({ env: 'feature-1' });
+    expect(handled.at(-1)?.worker.startsWith('main')).toBe(true);
+  });
+
   it('a @picop/redis client as the connection is refused, naming what to give', () => {
     const client = new PicopRedis({ host: '127.0.0.1', port: pair.port, lazyConnect: true });
     try {
