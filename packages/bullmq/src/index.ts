@@ -238,7 +238,15 @@ for (const [cls, name] of [
   Object.defineProperty(cls, 'name', { value: name });
 }
 
-function inJobEnvironment<D, R, N extends string>(
+/**
+ * `processor`, run in each job's environment (what {@link Worker} does with a function). For a
+ * sandboxed processor file, whose process needs an OpenTelemetry context manager of its own:
+ *
+ * @example
+ * // processor.mjs, given to the Worker as a path
+ * export default inJobEnvironment(async (job) => db.query('UPDATE ...'));
+ */
+export function inJobEnvironment<D, R, N extends string>(
   processor: Processor<D, R, N>,
 ): Processor<D, R, N> {
   return (job: Job<D, R, N>, token?: string, signal?: AbortSignal) =>

@@ -211,6 +211,26 @@ describe('@picop/bullmq: each job runs in the environment that added it', () => 
     expect(handled.at(-1)?.worker.startsWith('main')).toBe(true);
   });
 
+  it('a sandboxed processor (inJobEnvironment in its file) runs each job in its environment', async () => {
+    const name = queueName();
+    const queue = new Queue(name, { connection: shared() });
+    const worker = new Worker(name, new URL('./fixtures/sandboxed.mjs', import.meta.url), {
+      connection: shared(),
+    });
+    closing.push(queue, worker);
+    const results = new Map<string | undefined, unknown>();
+    const completed = new Promise<void>((resolve) =>
+      worker.on('completed', (job, value) => {
+        results.set(job.id, value);
+        if (results.size === 2) resolve();
+      }),
+    );
+    const jobs = await inBoth((env) => queue.add('job', { env }));
+    await completed;
+    const seen = jobs.map((job) => results.get(job.id));
+    expect(seen).toEqual(['feature-1', 'main']);
+  });
+
   it('a @picop/redis client as the connection is refused, naming what to give', () => {
     const client = new PicopRedis({ host: '127.0.0.1', port: pair.port, lazyConnect: true });
     try {
