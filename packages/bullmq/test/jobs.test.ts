@@ -18,9 +18,20 @@ useContextManager();
 const RUN = Date.now().toString(36);
 let queues = 0;
 const queueName = () => `picop-${RUN}-${++queues}`;
-/** BullMQ's workers block on their connection: it wants no retry limit per request. */
-const shared = () =>
-  new IORedis({ host: REDIS_HOST, port: REDIS_PORT, maxRetriesPerRequest: null });
+const connections: IORedis[] = [];
+/**
+ * A plain connection to the baseline's Redis, where the queues live (BullMQ's workers block on
+ * theirs: no retry limit per request). BullMQ leaves the connections it is given open.
+ */
+function shared(): IORedis {
+  const connection = new IORedis({
+    host: REDIS_HOST,
+    port: REDIS_PORT,
+    maxRetriesPerRequest: null,
+  });
+  connections.push(connection);
+  return connection;
+}
 
 describe('@picop/bullmq: each job runs in the environment that added it', () => {
   const pair = useServerPair(() => startRedis(), `${REDIS_HOST}:${REDIS_PORT}`);
@@ -35,6 +46,7 @@ describe('@picop/bullmq: each job runs in the environment that added it', () => 
   });
   afterAll(async () => {
     for (const c of closing.reverse()) await c.close();
+    for (const c of connections) c.disconnect();
     stores.disconnect();
     for (const c of Object.values(direct)) c.disconnect();
   });
