@@ -46,6 +46,11 @@ const peerRanges = [
     tests: 'packages/mqtt/test/*.test.ts',
   },
   {
+    name: 'bullmq-oldest',
+    modules: { bullmq: 'dist/cjs/index.js' },
+    tests: 'packages/bullmq/test/jobs.test.ts',
+  },
+  {
     name: 'undici-oldest',
     modules: { undici: 'index.js' },
     tests: 'packages/fetch/test/*.test.ts',

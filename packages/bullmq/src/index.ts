@@ -251,11 +251,20 @@ export function inJobEnvironment<D, R, N extends string>(
 ): Processor<D, R, N> {
   return (job: Job<D, R, N>, token?: string, signal?: AbortSignal) =>
     context.with(
-      withJobEnvId(context.active(), job.opts.telemetry?.metadata),
+      withJobEnvId(context.active(), metadataOf(job)),
       processor,
       undefined,
       job,
       token,
       signal,
     );
+}
+
+/**
+ * A job's propagation metadata: `opts.telemetry.metadata`, or as BullMQ 5 hands a sandboxed
+ * processor its job, in the stored form (`opts.tm`).
+ */
+function metadataOf(job: Job<unknown, unknown, string>): string | undefined {
+  const opts = job.opts as { telemetry?: { metadata?: string }; tm?: string };
+  return opts.telemetry?.metadata ?? opts.tm;
 }
