@@ -18,6 +18,7 @@ const ALL = [
   'fetch',
   'gateway',
   'data-layers',
+  'bullmq',
 ];
 const names = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ALL;
 let failed = false;

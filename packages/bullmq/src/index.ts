@@ -17,7 +17,7 @@ import {
   type QueueBaseOptions,
   type Telemetry,
 } from 'bullmq';
-import { picopTelemetry, withJobEnvId } from './telemetry.js';
+import { contextMetadata, picopTelemetry, withJobEnvId } from './telemetry.js';
 
 export * from 'bullmq';
 export { picopTelemetry, withJobEnvId } from './telemetry.js';
@@ -61,11 +61,13 @@ export function environmentQueueName(name: string, envId: string): string {
 const LIVE_CHECK_MS = 1000;
 
 /**
- * `opts` with {@link picopTelemetry} around the user's telemetry, after checking the connection:
- * the queue is shared by every environment and lives in the baseline's Redis, so a `@picop/*`
- * client (which would put each environment's jobs in its own Redis) is refused.
+ * `opts` for BullMQ, after checking the connection: the queue is shared by every environment and
+ * lives in the baseline's Redis, so a `@picop/*` client (which would put each environment's jobs
+ * in its own Redis) is refused. A telemetry of the user's is wrapped in {@link picopTelemetry}
+ * (BullMQ's trace machinery then carries the Env-Id beside its spans); without one, BullMQ's
+ * stays off and each job's options carry it ({@link stamped}).
  */
-function withPicop<O extends QueueBaseOptions & { picop?: unknown }>(
+function libraryOptions<O extends QueueBaseOptions & { picop?: unknown }>(
   opts: O | undefined,
   what: string,
 ): Omit<O, 'picop'> {
@@ -77,10 +79,22 @@ function withPicop<O extends QueueBaseOptions & { picop?: unknown }>(
     );
   }
   const { picop: _picop, ...library } = opts ?? ({} as O);
-  return {
-    ...library,
-    telemetry: picopTelemetry(opts?.telemetry as Telemetry<Context> | undefined),
-  };
+  const telemetry = opts?.telemetry as Telemetry<Context> | undefined;
+  return telemetry === undefined ? library : { ...library, telemetry: picopTelemetry(telemetry) };
+}
+
+/** Job options that may carry propagation metadata. */
+type WithTelemetry = { telemetry?: { metadata?: string; omitContext?: boolean } };
+
+/**
+ * `opts` with the active context's metadata (its Env-Id) unless they carry some (or omit it):
+ * what BullMQ's trace machinery would add, without running it.
+ */
+function stamped<O extends WithTelemetry>(opts: O | undefined): O | undefined {
+  if (opts?.telemetry?.metadata !== undefined || opts?.telemetry?.omitContext) return opts;
+  const metadata = contextMetadata();
+  if (metadata === undefined) return opts;
+  return { ...(opts as O), telemetry: { ...opts?.telemetry, metadata } };
 }
 
 /**
@@ -97,6 +111,7 @@ export class Queue<
   ResultType = unknown,
   NameType extends string = string,
 > extends BullQueue<DataType, ResultType, NameType> {
+  readonly #stamps: boolean;
   readonly #selective: boolean;
   readonly #baselineEnvId: string;
   readonly #library: Omit<QueueOptions, 'picop'>;
@@ -105,9 +120,10 @@ export class Queue<
 
   /** BullMQ's arguments; what follows `opts` (a connection class, a backend) is passed on. */
   constructor(name: string, opts?: QueueOptions, ...rest: unknown[]) {
-    const library = withPicop(opts, 'Queue');
+    const library = libraryOptions(opts, 'Queue');
     super(name, library, ...(rest as []));
     this.#library = library;
+    this.#stamps = library.telemetry === undefined;
     this.#selective = opts?.picop?.selective === true;
     this.#baselineEnvId = opts?.picop?.baselineEnvId ?? 'main';
   }
@@ -117,24 +133,36 @@ export class Queue<
    * live worker.
    */
   override add(
-    ...args: Parameters<BullQueue<DataType, ResultType, NameType>['add']>
+    ...[name, data, opts]: Parameters<BullQueue<DataType, ResultType, NameType>['add']>
   ): ReturnType<BullQueue<DataType, ResultType, NameType>['add']> {
+    const own = this.#stamps ? stamped(opts) : opts;
     const envId = this.#selectedEnvId();
-    if (envId === undefined) return super.add(...args);
+    if (envId === undefined) return super.add(name, data, own);
     return this.#targetOf(envId).then((target) =>
-      target === undefined ? super.add(...args) : target.add(...args),
+      target === undefined ? super.add(name, data, own) : target.add(name, data, own),
     );
   }
 
   /** BullMQ's `addBulk`; in selective mode, as {@link add}. */
   override addBulk(
-    ...args: Parameters<BullQueue<DataType, ResultType, NameType>['addBulk']>
+    ...[jobs]: Parameters<BullQueue<DataType, ResultType, NameType>['addBulk']>
   ): ReturnType<BullQueue<DataType, ResultType, NameType>['addBulk']> {
+    const own = this.#stamps ? jobs.map((job) => ({ ...job, opts: stamped(job.opts) })) : jobs;
     const envId = this.#selectedEnvId();
-    if (envId === undefined) return super.addBulk(...args);
+    if (envId === undefined) return super.addBulk(own);
     return this.#targetOf(envId).then((target) =>
-      target === undefined ? super.addBulk(...args) : target.addBulk(...args),
+      target === undefined ? super.addBulk(own) : target.addBulk(own),
     );
+  }
+
+  /** BullMQ's `upsertJobScheduler`: its jobs carry the Env-Id of the context that makes it. */
+  override upsertJobScheduler(
+    ...[id, repeat, template]: Parameters<
+      BullQueue<DataType, ResultType, NameType>['upsertJobScheduler']
+    >
+  ): ReturnType<BullQueue<DataType, ResultType, NameType>['upsertJobScheduler']> {
+    const own = this.#stamps && template ? { ...template, opts: stamped(template.opts) } : template;
+    return super.upsertJobScheduler(id, repeat, own);
   }
 
   /** Closes this queue and the environments' queues it added to. */
@@ -162,8 +190,7 @@ export class Queue<
     }
     let check = this.#live.get(envId);
     if (check === undefined || Date.now() - check.at > LIVE_CHECK_MS) {
-      const counted = queue.getWorkersCount().then((n) => n > 0);
-      check = { at: Date.now(), live: counted };
+      check = { at: Date.now(), live: queue.getWorkersCount().then((n) => n > 0) };
       this.#live.set(envId, check);
     }
     return (await check.live) ? queue : undefined;
@@ -193,7 +220,7 @@ export class Worker<
     super(
       selectedQueue(name, opts?.picop),
       typeof processor === 'function' ? inJobEnvironment(processor) : processor,
-      withPicop(opts, 'Worker'),
+      libraryOptions(opts, 'Worker'),
       ...(rest as []),
     );
   }
@@ -210,23 +237,31 @@ function selectedQueue(name: string, picop: PicopBullmqOptions | undefined): str
 
 /** BullMQ's `FlowProducer`: every job of a flow carries the Env-Id of the context that adds it. */
 export class FlowProducer extends BullFlowProducer {
+  readonly #stamps: boolean;
+
   constructor(opts?: QueueBaseOptions, ...rest: unknown[]) {
-    super(withPicop(opts, 'FlowProducer'), ...(rest as []));
+    const library = libraryOptions(opts, 'FlowProducer');
+    super(library, ...(rest as []));
+    this.#stamps = library.telemetry === undefined;
   }
 
   override add(flow: FlowJob, opts?: FlowOpts): Promise<JobNode> {
-    return super.add(withNodeOpts(flow), opts);
+    return super.add(this.#node(flow), opts);
   }
 
   override addBulk(flows: FlowJob[]): Promise<JobNode[]> {
-    return super.addBulk(flows.map(withNodeOpts));
+    return super.addBulk(flows.map((flow) => this.#node(flow)));
   }
-}
 
-// BullMQ puts the context's metadata only in flow nodes that have `opts` (5.22 to 6.7 at least):
-// without, a child would run in the baseline.
-function withNodeOpts(node: FlowJob): FlowJob {
-  return { ...node, opts: node.opts ?? {}, children: node.children?.map(withNodeOpts) };
+  // Every node gets options: with a telemetry, BullMQ adds the metadata only to nodes that have
+  // some (5.34 to 6.7 at least), and a child without would run in the baseline.
+  #node(node: FlowJob): FlowJob {
+    return {
+      ...node,
+      opts: (this.#stamps ? stamped(node.opts) : node.opts) ?? {},
+      children: node.children?.map((child) => this.#node(child)),
+    };
+  }
 }
 
 // The build renames classes that share a name with an import: they keep BullMQ's names.
@@ -249,7 +284,7 @@ for (const [cls, name] of [
 export function inJobEnvironment<D, R, N extends string>(
   processor: Processor<D, R, N>,
 ): Processor<D, R, N> {
-  return (job: Job<D, R, N>, token?: string, signal?: AbortSignal) =>
+  const inJob: Processor<D, R, N> = (job, token, signal) =>
     context.with(
       withJobEnvId(context.active(), metadataOf(job)),
       processor,
@@ -258,6 +293,10 @@ export function inJobEnvironment<D, R, N extends string>(
       token,
       signal,
     );
+  // BullMQ gives a processor that declares a third parameter an AbortSignal per job, with its
+  // cost: this one declares what the user's does.
+  Object.defineProperty(inJob, 'length', { value: processor.length });
+  return inJob;
 }
 
 /**

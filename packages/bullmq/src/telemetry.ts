@@ -7,7 +7,7 @@ import {
   ROOT_CONTEXT,
   type TextMapPropagator,
 } from '@opentelemetry/api';
-import { DEFAULT_BAGGAGE_KEY } from '@picop/propagator';
+import { DEFAULT_BAGGAGE_KEY, getEnvId, setEnvId } from '@picop/propagator';
 import { defaultConnectionPropagator } from '@picop/propagator/internal';
 import type { ContextManager, Span, Telemetry, Tracer } from 'bullmq';
 
@@ -55,6 +55,7 @@ export function picopTelemetry(
   inner?: Telemetry<Context>,
   propagator: TextMapPropagator = defaultConnectionPropagator,
 ): Telemetry<Context> {
+  if (inner !== undefined && wrapped.has(inner)) return inner;
   const own = inner?.contextManager;
   const contextManager: ContextManager<Context> = {
     with: (ctx, fn) => (own ? own.with(ctx, fn) : context.with(ctx, fn)),
@@ -69,7 +70,30 @@ export function picopTelemetry(
       return withJobEnvId(own ? own.fromMetadata(active, metadata) : active, metadata, propagator);
     },
   };
-  return { ...inner, tracer: inner?.tracer ?? noTracer, contextManager };
+  const telemetry = { ...inner, tracer: inner?.tracer ?? noTracer, contextManager };
+  wrapped.add(telemetry);
+  return telemetry;
+}
+
+// picopTelemetry's own results: wrapped once, however often they are passed on.
+const wrapped = new WeakSet<object>();
+
+// Contexts are immutable and a request's is reused for each of its jobs: its metadata is made once.
+const metadataOf = new WeakMap<Context, string | null>();
+
+/**
+ * The propagation metadata of a job added in `ctx` without any other telemetry: the Env-Id alone,
+ * as JSON; undefined without one.
+ */
+export function contextMetadata(ctx: Context = context.active()): string | undefined {
+  let metadata = metadataOf.get(ctx);
+  if (metadata === undefined) {
+    const carrier: Carrier = {};
+    defaultConnectionPropagator.inject(ctx, carrier, defaultTextMapSetter);
+    metadata = Object.keys(carrier).length === 0 ? null : JSON.stringify(carrier);
+    metadataOf.set(ctx, metadata);
+  }
+  return metadata ?? undefined;
 }
 
 /**
@@ -82,5 +106,20 @@ export function withJobEnvId(
   metadata: string | undefined,
   propagator: TextMapPropagator = defaultConnectionPropagator,
 ): Context {
-  return propagator.extract(withoutEnvId(ctx), parse(metadata), defaultTextMapGetter);
+  const base = withoutEnvId(ctx);
+  if (propagator !== defaultConnectionPropagator) {
+    return propagator.extract(base, parse(metadata), defaultTextMapGetter);
+  }
+  if (metadata === undefined) return base;
+  let envId = envIdOf.get(metadata);
+  if (envId === undefined) {
+    envId =
+      getEnvId(propagator.extract(ROOT_CONTEXT, parse(metadata), defaultTextMapGetter)) ?? null;
+    if (envIdOf.size >= 1024) envIdOf.clear();
+    envIdOf.set(metadata, envId);
+  }
+  return envId === null ? base : setEnvId(base, envId);
 }
+
+// The jobs of one environment carry the same metadata: its Env-Id is read once (a bounded cache).
+const envIdOf = new Map<string, string | null>();
