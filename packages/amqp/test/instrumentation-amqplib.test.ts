@@ -1,11 +1,8 @@
-import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { createProxy, type PicopProxy } from '@picop/proxy';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expectHandledUnder, runTraced } from '../../../test/support/otel-and-tls.js';
 import { AMQP_URL } from '../../../test/support/servers.js';
 
-const root = fileURLToPath(new URL('../../..', import.meta.url));
 const broker = new URL(AMQP_URL);
 const queue = `picop-amqp-otel-${Date.now().toString(36)}`;
 
@@ -54,23 +51,11 @@ describe('@picop/amqp with @opentelemetry/instrumentation-amqplib', () => {
         });
         const envId = await handled;
         await conn.close();
-        const spans = exporter.getFinishedSpans().map((s) => ({
-          name: s.name, id: s.spanContext().spanId, parent: s.parentSpanContext?.spanId ?? s.parentSpanId, trace: s.spanContext().traceId,
-        }));
-        console.log(JSON.stringify({ envId, spans }));
+        console.log(JSON.stringify({ envId, spans: finished(exporter) }));
         await sdk.shutdown();
       })();`;
-    const { stdout } = await promisify(execFile)(process.execPath, ['-e', script], { cwd: root });
-    const { envId, spans } = JSON.parse(stdout.trim().split('\n').pop() as string) as {
-      envId: string;
-      spans: Array<{ name: string; id: string; parent?: string; trace: string }>;
-    };
+    const { envId, spans } = await runTraced(script);
     expect(envId).toBe('feature-1');
-    const processSpan = spans.find((s) => s.name.endsWith('process'));
-    const handler = spans.find((s) => s.name === 'handler');
-    const request = spans.find((s) => s.name === 'request');
-    expect(processSpan).toBeDefined();
-    expect(handler?.parent).toBe(processSpan?.id);
-    expect(handler?.trace).toBe(request?.trace);
+    expectHandledUnder(spans, (name) => name.endsWith('process'));
   });
 });
