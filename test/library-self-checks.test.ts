@@ -1,6 +1,9 @@
 // A wrapped library outside the tested range (its internals moved) is refused at the first client
 // with a typed error naming it, never later with a TypeError. The libraries here are stand-ins
 // without the internals (unit tests of the checks); the real ranges run in the peer-range projects.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 
 const unsupported = (library: string) =>
@@ -32,6 +35,26 @@ describe('each wrapper checks the library it reads internals of', () => {
     vi.doMock('ioredis', () => ({ Redis, default: Redis }));
     const { checkIoredis } = await import('../packages/redis/src/ioredis-internals.js');
     expect(() => checkIoredis()).toThrow(unsupported('ioredis'));
+  });
+
+  it('@picop/amqp refuses an amqplib without the lib/ files it loads', async () => {
+    // An amqplib folder with a package.json and nothing under lib/.
+    const root = mkdtempSync(join(tmpdir(), 'picop-fake-amqplib-'));
+    writeFileSync(
+      join(root, 'package.json'),
+      JSON.stringify({ name: 'amqplib', version: '9.0.0' }),
+    );
+    try {
+      const { loadInternals } = await import('../packages/amqp/src/amqplib-internals.js');
+      expect(() => loadInternals(root)).toThrow(unsupported('amqplib'));
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it('@picop/mqtt refuses an mqtt.js client without the queues it reads', async () => {
+    const { checkMqttClient } = await import('../packages/mqtt/src/mqtt-check.js');
+    expect(() => checkMqttClient({} as never)).toThrow(unsupported('mqtt'));
   });
 
   it('@picop/mysql refuses a mysql2 whose pools lack the fields it reads', async () => {

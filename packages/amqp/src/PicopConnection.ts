@@ -21,7 +21,7 @@ import type {
   Options,
   ChannelModel as PromiseConnection,
 } from 'amqplib';
-import { openChannels, recovery } from './amqplib-internals.js';
+import { amqplibInternals, openChannels } from './amqplib-internals.js';
 import { contextOfMessage, withContextHeaders } from './message-context.js';
 import { environmentUrl, openModel } from './open.js';
 import { LABEL, SideChannels } from './side-channels.js';
@@ -56,6 +56,8 @@ export class PicopConnection extends EventEmitter implements PromiseConnection {
     this.#picop = picop;
     this.#ownEnvId = fallbackEnvId(picop.envId);
     const { picop: _picop, ...options } = socketOptions;
+    // Checked before anything opens: an amqplib without the internals used is refused here.
+    const { recovery } = amqplibInternals();
     const split = recovery?.splitConnectionOptions(options);
     const connectionOptions = split?.connectionOptions ?? options;
     const recovers = recovery?.recoveryEnabled(split?.recovery) === true;
@@ -74,7 +76,9 @@ export class PicopConnection extends EventEmitter implements PromiseConnection {
               ? context.with(ROOT_CONTEXT, () => create({ envId, vhost }))
               : undefined;
           const connect = () =>
-            recovers ? recovery!.connectWithRecoveryPromise(open, split?.recovery) : open();
+            recovers && recovery
+              ? recovery.connectWithRecoveryPromise(open, split?.recovery)
+              : open();
           const opening = prepared === undefined ? connect() : prepared.then(connect);
           opening.then(
             (model) => this.#adopt(opening, model, envId, recovers),

@@ -2,7 +2,7 @@ import { connectTls, connect as tcpConnect } from '@picop/net-wrap';
 import { isolationName, storeName } from '@picop/net-wrap/internal';
 import type { Route } from '@picop/routes';
 import { credentials, type ChannelModel as PromiseConnection } from 'amqplib';
-import { amqplibVersion, ChannelModel, Connection } from './amqplib-internals.js';
+import { amqplibInternals } from './amqplib-internals.js';
 import type { AmqpIsolation, AmqpUrl } from './types.js';
 
 const CAPABILITIES = {
@@ -66,7 +66,7 @@ export function endpointOf(url: AmqpUrl, options: Record<string, unknown>): Endp
     fields: {
       clientProperties: {
         product: '@picop/amqp (amqplib)',
-        version: amqplibVersion,
+        version: amqplibInternals().version,
         platform: `Node.JS ${process.version}`,
         capabilities: CAPABILITIES,
         ...(options.clientProperties as object | undefined),
@@ -77,7 +77,7 @@ export function endpointOf(url: AmqpUrl, options: Record<string, unknown>): Endp
       channelMax: num(query.channelMax) ?? 0,
       frameMax: num(query.frameMax) ?? 131072,
       // No preference: amqplib 2.x says null, 0.10 says 0 (both mean the server's value).
-      heartbeat: num(query.heartbeat) ?? (amqplibVersion.startsWith('0.') ? 0 : null),
+      heartbeat: num(query.heartbeat) ?? (amqplibInternals().version.startsWith('0.') ? 0 : null),
       maxFrameSize: num(query.maxFrameSize),
       virtualHost: vhost,
       capabilities: '',
@@ -128,6 +128,7 @@ export function openModel(
       if (!opened) reject(err);
     });
     socket.once(endpoint.tls ? 'secureConnect' : 'connect', () => {
+      const { Connection, ChannelModel } = amqplibInternals();
       const connection = new Connection(socket);
       connection.open(fields, (err) => {
         if (timeout !== undefined) socket.setTimeout(0);

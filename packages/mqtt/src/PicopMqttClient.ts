@@ -32,6 +32,7 @@ import {
   MqttClient,
   type PacketCallback,
 } from 'mqtt';
+import { checkMqttClient } from './mqtt-check.js';
 import { streamOf } from './stream.js';
 
 const LABEL = '@picop/mqtt';
@@ -195,6 +196,13 @@ export class PicopMqttClient extends MqttClient {
       super(streamOf(options, header, ownContext), { ...options });
     } catch (err) {
       void connections.close();
+      throw err;
+    }
+    try {
+      checkMqttClient(this);
+    } catch (err) {
+      void connections.close();
+      super.end(true);
       throw err;
     }
     this.#connections = connections;

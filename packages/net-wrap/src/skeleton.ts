@@ -134,9 +134,9 @@ export function promisify<T>(callback: NodeCallback | undefined): {
 
 /**
  * The error of a wrapper whose library lacks the internals it uses (a release outside the tested
- * range): `ERR_PICOP_UNSUPPORTED`, naming the library, its installed version (resolved from `from`,
- * the caller's `import.meta.url`), what is missing and the range that works. Thrown when the first
- * client is made, never later as a `TypeError`.
+ * range): `ERR_PICOP_UNSUPPORTED`, naming the library, its installed version (`installed`, or
+ * resolved from `from`, the caller's `import.meta.url`), what is missing and the range that
+ * works. Thrown when the first client is made, never later as a `TypeError`.
  */
 export function unsupportedVersion(
   label: string,
@@ -144,11 +144,14 @@ export function unsupportedVersion(
   from: string,
   missing: readonly string[],
   range: string,
+  installed?: string,
 ): PicopError {
-  let version = '(version unknown)';
-  try {
-    version = (createRequire(from)(`${library}/package.json`) as { version: string }).version;
-  } catch {}
+  let version = installed ?? '(version unknown)';
+  if (installed === undefined) {
+    try {
+      version = (createRequire(from)(`${library}/package.json`) as { version: string }).version;
+    } catch {}
+  }
   return new PicopError(
     'ERR_PICOP_UNSUPPORTED',
     `${label} does not support ${library} ${version}: it lacks ${missing.join(', ')}. Install ${library}@${range}, or set \`picop: false\``,
