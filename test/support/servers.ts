@@ -82,9 +82,9 @@ function stopper(child: ChildProcess, cleanup?: () => void): () => Promise<void>
   };
 }
 
-/** A second redis-server on a free port, keeping nothing on disk. */
-export async function startRedis(): Promise<ExtraServer> {
-  const port = await freePort();
+/** A second redis-server on a free port (or `port`: a restart), keeping nothing on disk. */
+export async function startRedis(port?: number): Promise<ExtraServer> {
+  port ??= await freePort();
   const child = spawn(
     'redis-server',
     ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
