@@ -48,7 +48,7 @@ const peerRanges = [
   {
     name: 'bullmq-oldest',
     modules: { bullmq: 'dist/cjs/index.js' },
-    tests: 'packages/bullmq/test/jobs.test.ts',
+    tests: 'packages/bullmq/test/{jobs,job-paths}.test.ts',
   },
   {
     name: 'undici-oldest',
