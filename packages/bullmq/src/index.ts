@@ -59,6 +59,8 @@ export function environmentQueueName(name: string, envId: string): string {
 
 /** How long a `Queue` trusts what it read of an environment's live workers. */
 const LIVE_CHECK_MS = 1000;
+/** Environments' queues a selective `Queue` keeps open; past it, the least recently used closes. */
+const MAX_ENVIRONMENT_QUEUES = 64;
 
 /**
  * `opts` for BullMQ, after checking the connection: the queue is shared by every environment and
@@ -181,7 +183,17 @@ export class Queue<
   /** The queue of `envId`'s own workers while they are live; else undefined (this one). */
   async #targetOf(envId: string): Promise<BullQueue<DataType, ResultType, NameType> | undefined> {
     let queue = this.#environments.get(envId);
-    if (queue === undefined) {
+    if (queue !== undefined) {
+      // Most recently used last: the first is the one to close when the cap is reached.
+      this.#environments.delete(envId);
+      this.#environments.set(envId, queue);
+    } else {
+      if (this.#environments.size >= MAX_ENVIRONMENT_QUEUES) {
+        const [oldest, closing] = this.#environments.entries().next().value as [string, BullQueue];
+        this.#environments.delete(oldest);
+        this.#live.delete(oldest);
+        closing.close().catch(() => {});
+      }
       queue = new BullQueue<DataType, ResultType, NameType>(
         environmentQueueName(this.name, envId),
         this.#library,
@@ -190,7 +202,12 @@ export class Queue<
     }
     let check = this.#live.get(envId);
     if (check === undefined || Date.now() - check.at > LIVE_CHECK_MS) {
-      check = { at: Date.now(), live: queue.getWorkersCount().then((n) => n > 0) };
+      // A Redis that refuses CLIENT LIST shows no live worker: the shared queue, as documented.
+      const live = queue.getWorkersCount().then(
+        (n) => n > 0,
+        () => false,
+      );
+      check = { at: Date.now(), live };
       this.#live.set(envId, check);
     }
     return (await check.live) ? queue : undefined;
