@@ -6,6 +6,7 @@ import { getEnvId } from '@picop/propagator';
 import {
   FlowProducer as BullFlowProducer,
   Queue as BullQueue,
+  QueueEvents as BullQueueEvents,
   type QueueOptions as BullQueueOptions,
   Worker as BullWorker,
   type WorkerOptions as BullWorkerOptions,
@@ -15,6 +16,7 @@ import {
   type JobNode,
   type Processor,
   type QueueBaseOptions,
+  type QueueEventsOptions,
   type Telemetry,
 } from 'bullmq';
 import { contextMetadata, picopTelemetry, withJobEnvId } from './telemetry.js';
@@ -281,11 +283,87 @@ export class FlowProducer extends BullFlowProducer {
   }
 }
 
+/** Jobs whose metadata a {@link QueueEvents} keeps, for the events that follow (oldest dropped). */
+const KNOWN_JOBS = 10_000;
+
+/**
+ * BullMQ's `QueueEvents`, whose listeners run in each job's environment: the Env-Id of the job an
+ * event names (none for a job added without one), whatever context the `QueueEvents` was made in.
+ * It reads each job's metadata once (`getJob`, on a connection of its own beside the blocking
+ * one) at the first event that names it, and remembers it for the job's later events, so a job
+ * removed on completion still has it; events keep their order, each delivered after that read. A
+ * job it first hears of once it is removed, or whose read fails, has its listeners run in the
+ * baseline. `error` is emitted at once, as BullMQ does.
+ */
+export class QueueEvents extends BullQueueEvents {
+  readonly #makeLookup: () => BullQueue;
+  #lookup?: BullQueue;
+  readonly #known = new Map<string, string | null>();
+  #queued = 0;
+  #order: Promise<void> = Promise.resolve();
+
+  constructor(name: string, opts?: QueueEventsOptions, ...rest: unknown[]) {
+    const library = libraryOptions(opts, 'QueueEvents');
+    super(name, library as QueueEventsOptions, ...(rest as []));
+    const lookup = { connection: library.connection, prefix: library.prefix } as BullQueueOptions;
+    this.#makeLookup = () => new BullQueue(name, lookup, ...(rest as []));
+  }
+
+  override emit(event: string | symbol, ...args: unknown[]): boolean {
+    // BullMQ types each event's arguments; they pass through as they come.
+    const emitNow = (...all: unknown[]) => (super.emit as (...a: unknown[]) => boolean)(...all);
+    const jobId = (args[0] as { jobId?: unknown } | undefined)?.jobId;
+    if (event === 'error' || (typeof jobId !== 'string' && this.#queued === 0)) {
+      return emitNow(event, ...args);
+    }
+    const metadata = typeof jobId === 'string' ? this.#metadataOf(jobId) : undefined;
+    this.#queued++;
+    this.#order = this.#order.then(async () => {
+      const ctx = withJobEnvId(context.active(), (await metadata) ?? undefined);
+      try {
+        context.with(ctx, emitNow, undefined, event, ...args);
+      } catch (err) {
+        emitNow('error', err);
+      } finally {
+        this.#queued--;
+      }
+    });
+    return this.listenerCount(event) > 0;
+  }
+
+  override async close(): Promise<void> {
+    await super.close();
+    await this.#order;
+    await this.#lookup?.close();
+  }
+
+  /** The metadata of job `jobId`: remembered, else read (null: none, or the job is gone). */
+  #metadataOf(jobId: string): Promise<string | null> | string | null {
+    const known = this.#known.get(jobId);
+    if (known !== undefined) return known;
+    this.#lookup ??= this.#makeLookup();
+    return this.#lookup
+      .getJob(jobId)
+      .then(
+        (job) => (job ? (metadataOf(job) ?? null) : null),
+        () => null,
+      )
+      .then((metadata) => {
+        if (this.#known.size >= KNOWN_JOBS) {
+          this.#known.delete(this.#known.keys().next().value as string);
+        }
+        this.#known.set(jobId, metadata);
+        return metadata;
+      });
+  }
+}
+
 // The build renames classes that share a name with an import: they keep BullMQ's names.
 for (const [cls, name] of [
   [Queue, 'Queue'],
   [Worker, 'Worker'],
   [FlowProducer, 'FlowProducer'],
+  [QueueEvents, 'QueueEvents'],
 ] as const) {
   Object.defineProperty(cls, 'name', { value: name });
 }

@@ -3,7 +3,7 @@
 // Env-Id and writing through @picop/redis, whose writes land in the environment's own Redis
 // behind picop-proxy (read back directly).
 
-import { FlowProducer, type Job, Queue, Worker } from '@picop/bullmq';
+import { FlowProducer, type Job, Queue, QueueEvents, Worker } from '@picop/bullmq';
 import { getEnvId, withEnvId } from '@picop/propagator';
 import { Redis as PicopRedis } from '@picop/redis';
 import { Queue as PlainQueue } from 'bullmq';
@@ -243,6 +243,74 @@ describe('@picop/bullmq: each job runs in the environment that added it', () => 
     expect(seen).toEqual(['feature-1', 'main']);
   });
 
+  it('QueueEvents listeners run in the job’s environment, in order, removed jobs too', async () => {
+    const name = queueName();
+    const queue = new Queue(name, { connection: shared() });
+    // Made in feature-2's context: listeners must not run there. From the stream's start, so no
+    // event is missed before its first read.
+    const events = withEnvId(
+      'feature-2',
+      () => new QueueEvents(name, { connection: shared(), lastEventId: '0' }),
+    );
+    closing.push(queue, events);
+    const seen = new Map<string, string[]>();
+    const record = (event: string) => (args: { jobId: string }) =>
+      seen.set(args.jobId, [...(seen.get(args.jobId) ?? []), `${event}:${getEnvId() ?? 'main'}`]);
+    const count = (event: string, n: number) =>
+      new Promise<void>((resolve) => {
+        let heard = 0;
+        events.on(event as 'added', (args) => {
+          record(event)(args);
+          if (++heard === n) resolve();
+        });
+      });
+    const allAdded = count('added', 40);
+    events.on('active', record('active'));
+    const allCompleted = count('completed', 40);
+    // Half the jobs are removed on completion: their environment is the one read at `added`.
+    const added = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        inBoth((env) => queue.add('job', { env }, { removeOnComplete: i % 2 === 0 })),
+      ),
+    );
+    await allAdded;
+    const worker = new Worker(name, async () => {}, { connection: shared() });
+    closing.push(worker);
+    const first = added[0]?.[0] as Job;
+    await Promise.all([allCompleted, first.waitUntilFinished(events)]);
+    for (const [feature, main] of added) {
+      for (const [job, env] of [
+        [feature, 'feature-1'],
+        [main, 'main'],
+      ] as const) {
+        expect(seen.get(job?.id as string)).toEqual([
+          `added:${env}`,
+          `active:${env}`,
+          `completed:${env}`,
+        ]);
+      }
+    }
+  });
+
+  it('a QueueEvents listener that throws reaches its error listeners; events go on', async () => {
+    const { queue, done, name } = queueAndWorker(2);
+    const events = new QueueEvents(name, { connection: shared(), lastEventId: '0' });
+    closing.push(events);
+    const errors: unknown[] = [];
+    const twoErrors = new Promise<void>((resolve) =>
+      events.on('error', (err) => errors.push(err) === 2 && resolve()),
+    );
+    events.on('completed', () => {
+      throw new Error('listener failed');
+    });
+    await inBoth(() => queue.add('job', {}));
+    await Promise.all([done, twoErrors]);
+    expect(errors).toEqual([
+      expect.objectContaining({ message: 'listener failed' }),
+      expect.objectContaining({ message: 'listener failed' }),
+    ]);
+  });
+
   it('a @picop/redis client as the connection is refused, naming what to give', () => {
     const client = new PicopRedis({ host: '127.0.0.1', port: pair.port, lazyConnect: true });
     try {
@@ -258,10 +326,11 @@ describe('@picop/bullmq: each job runs in the environment that added it', () => 
   });
 
   it('keeps BullMQ’s class names', () => {
-    expect([Queue.name, Worker.name, FlowProducer.name]).toEqual([
+    expect([Queue.name, Worker.name, FlowProducer.name, QueueEvents.name]).toEqual([
       'Queue',
       'Worker',
       'FlowProducer',
+      'QueueEvents',
     ]);
   });
 });
