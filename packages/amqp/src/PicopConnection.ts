@@ -5,6 +5,7 @@ import type { ContextPools, PicopPools } from '@picop/net-wrap';
 import {
   fallbackEnvId,
   forwardEvents,
+  inRouted,
   routeOr,
   selectionOf,
   withFallbackEnvId,
@@ -207,8 +208,10 @@ export class PicopConnection extends EventEmitter implements PromiseConnection {
         if (routed === undefined) return false;
         connection = routed;
       }
-      if (connection === home) return (publish as (...a: unknown[]) => boolean).apply(this, args);
-      return sides.publish(connection, getEnvId(ctx), args);
+      if (connection === home) {
+        return inRouted(publish as (...a: unknown[]) => boolean, this, ...args);
+      }
+      return inRouted(sides.publish, sides, connection, getEnvId(ctx), args);
     } as C['publish'];
 
     if (confirm) {

@@ -6,6 +6,7 @@ import { ContextPools, connect, connectTls, type PicopPools } from '@picop/net-w
 import {
   checkBounds,
   fallbackEnvId,
+  inRouted,
   type PicopWrapperOptions,
   picopOrigins,
   refuseDirect,
@@ -213,10 +214,13 @@ export class PicopDispatcher extends Dispatcher {
     handler: Dispatcher.DispatchHandler,
   ): boolean {
     const { origin } = options;
-    if (origin !== undefined && !this.#routes.speaksPicop(String(origin))) {
-      return this.#plain.dispatch(options, handler);
-    }
-    return this.#pools.acquire(context.active()).dispatch(options, handler);
+    // Routed either way (a non-PiCoP origin on purpose): undici's instrumentation starts its
+    // span in the dispatch.
+    const target =
+      origin !== undefined && !this.#routes.speaksPicop(String(origin))
+        ? this.#plain
+        : this.#pools.acquire(context.active());
+    return inRouted(target.dispatch, target, options, handler);
   }
 
   /** Waits for the requests in flight, then closes every connection. */

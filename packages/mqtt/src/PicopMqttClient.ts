@@ -6,6 +6,7 @@ import {
   baseHeader,
   emitError,
   fallbackEnvId,
+  inRouted,
   isolationName,
   type MessageFields,
   messageFieldsGetter,
@@ -296,7 +297,7 @@ export class PicopMqttClient extends MqttClient {
     topics: readonly string[] = [],
   ): this {
     const client = routeOr(() => this.#connectionOf(active, topics), callback);
-    if (client !== undefined) use(client);
+    if (client !== undefined) inRouted(use, undefined, client);
     return this;
   }
 

@@ -7,6 +7,7 @@ import {
   explainRefusal,
   forwardEvents,
   isolationName,
+  routeMethods,
   routeOr,
   splitOptions,
   storeName,
@@ -150,6 +151,7 @@ function environmentPools(
       };
       const pool = mysql.createPool(withHeaderStream(own, header));
       forwardEvents(pool, wrapper(), POOL_EVENTS, envId, LABEL);
+      pool.on('connection', (connection) => routeMethods(connection, ROUTED_METHODS));
       return pool;
     },
     destroy: (pool) => new Promise<void>((resolve) => pool.end(() => resolve())),
@@ -163,6 +165,9 @@ function environmentPools(
     isIdle: poolIsIdle,
   });
 }
+
+/** The methods of mysql2's connections that send a query (and start its instrumentation's span). */
+export const ROUTED_METHODS = ['query', 'execute'];
 
 /**
  * mysql2's callback `Pool`, with one pool per environment: this object is the pool of work without

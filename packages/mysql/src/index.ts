@@ -3,6 +3,7 @@ import {
   fallbackEnvId,
   headerOf,
   perEnvironmentOnly,
+  routeMethods,
   routeOnce,
   splitOptions,
   withFallbackEnvId,
@@ -13,6 +14,7 @@ import {
   isolatedDatabase,
   PicopCallbackPool,
   type PicopPool,
+  ROUTED_METHODS,
   withHeaderStream,
 } from './PicopPool.js';
 import type { PicopConnectionOptions, PicopMysqlOptions, PicopPoolOptions } from './types.js';
@@ -77,9 +79,20 @@ export function createConnection(
   };
   const create = isolate?.create;
   if (create === undefined || envId === undefined || database === undefined)
-    return mysql.createConnection(withHeaderStream(own, header));
+    return mysql.createConnection(withHeaderStream(own, header)).then(routed);
   // The isolated environment's database first, outside its context.
   return context
     .with(ROOT_CONTEXT, () => create({ envId, database }))
-    .then(() => mysql.createConnection(withHeaderStream(own, header)));
+    .then(() => mysql.createConnection(withHeaderStream(own, header)))
+    .then(routed);
+}
+
+/** A connection whose queries count as routed work (`PicopGuard`). */
+function routed(connection: mysql.Connection): mysql.Connection {
+  // mysql2's promise connection sends through its callback connection (untyped), `.connection`.
+  routeMethods(
+    (connection as mysql.Connection & { connection: object }).connection,
+    ROUTED_METHODS,
+  );
+  return connection;
 }

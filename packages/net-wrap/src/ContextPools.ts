@@ -7,7 +7,7 @@ import {
 } from '@opentelemetry/api';
 import { type Dialect, PicopError, type PicopFields } from '@picop/codec';
 import { fieldsForContext, getEnvId, headerForContext } from '@picop/propagator';
-import { defaultConnectionPropagator } from '@picop/propagator/internal';
+import { defaultConnectionPropagator, inRouted } from '@picop/propagator/internal';
 import { type Route, Routes, type RoutesOptions } from '@picop/routes';
 import { BoundedPool } from './BoundedPool.js';
 import { fallbackEnvId, withFallbackEnvId } from './wrapper-options.js';
@@ -262,7 +262,8 @@ export class ContextPools<T> {
     const sendHeader = route?.header ?? this.#routes?.header ?? this.#options.header ?? true;
     const header = sendHeader ? headerForContext(ctx, this.#options) : NO_HEADER;
     const pool: PoolContext = { key, fields, header, envId, route };
-    const client = this.#options.create(pool);
+    // Its connections (and their reconnects) are routed work: the library's connect spans too.
+    const client = inRouted(this.#options.create, this.#options, pool);
     this.#made.set(client as object, { envId, route });
     this.#pool.add(key, client);
     if (this.#options.prepare !== undefined) {

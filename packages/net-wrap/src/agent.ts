@@ -4,6 +4,7 @@ import type { Duplex } from 'node:stream';
 import { context, diag, type TextMapPropagator } from '@opentelemetry/api';
 import { type Dialect, PICOP_GO_PREFIX_LENGTH, SPEC_PREFIX_LENGTH } from '@picop/codec';
 import { getEnvId, headerForContext } from '@picop/propagator';
+import { markActiveSpanRouted } from '@picop/propagator/internal';
 import { OriginRoutes, type Routes, type RoutesOptions } from '@picop/routes';
 import { connect, connectTls } from './client.js';
 import { type PicopWrapperOptions, picopOrigins, refuseDirect } from './wrapper-options.js';
@@ -90,6 +91,8 @@ function picopAgent<B extends AgentClass>(
       );
     }
     override getName(options: http.ClientRequestArgs & WithHeader = {}): string {
+      // Called as the request is made, inside the HTTP instrumentation's span.
+      markActiveSpanRouted();
       if (options[PLAIN] === undefined) {
         options[PLAIN] = !this.#routes.speaksPicop(originOfRequest(scheme, options));
       }

@@ -1,6 +1,7 @@
 // For the @picop wrapper packages only (mysql, redis, amqp, pg, mqtt): the shared wrapper skeleton.
 // Not public API: it may change in any release.
 
+export { inRouted, markActiveSpanRouted } from '@picop/propagator/internal';
 export { checkBounds } from './BoundedPool.js';
 export { headerOf } from './client.js';
 export {
@@ -15,6 +16,7 @@ export type { NodeCallback, PoolParts } from './skeleton.js';
 export {
   perEnvironmentOnly,
   promisify,
+  routeMethods,
   routeOr,
   unsupportedVersion,
   wrapperPools,

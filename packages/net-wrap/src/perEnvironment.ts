@@ -1,4 +1,5 @@
 import { PicopError } from '@picop/codec';
+import { inRouted } from '@picop/propagator/internal';
 import type { RoutesOptions } from '@picop/routes';
 import { ContextPools, type PoolContext } from './ContextPools.js';
 import type { PicopPools } from './skeleton.js';
@@ -127,7 +128,9 @@ function view(pools: ContextPools<object>, path: Path): unknown {
       // Symbol-keyed members (Symbol.asyncIterator, util.inspect.custom) and promises' `then`:
       // the active instance's own, bound to it.
       if (typeof key === 'symbol' || key === 'then') {
-        return typeof value === 'function' ? value.bind(holder) : value;
+        return typeof value === 'function'
+          ? (...args: unknown[]) => inRouted(value as (...a: unknown[]) => unknown, holder, ...args)
+          : value;
       }
       let child = children.get(key);
       if (child === undefined) {
@@ -144,7 +147,7 @@ function view(pools: ContextPools<object>, path: Path): unknown {
           `${path.map(String).join('.') || 'it'} is not a function`,
         );
       }
-      return Reflect.apply(value, holder, args);
+      return inRouted(value as (...a: unknown[]) => unknown, holder, ...args);
     },
     has(_target, key) {
       return key in (resolve(pools, path).value as object);

@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import { PicopError } from '@picop/codec';
+import { inRouted } from '@picop/propagator/internal';
 import type { Routes } from '@picop/routes';
 import { checkBounds } from './BoundedPool.js';
 import { ContextPools, type ContextPoolsOptions } from './ContextPools.js';
@@ -90,6 +91,26 @@ export function wrapperPools<T>(
     header: sendsHeader(picop),
     ...parts,
   });
+}
+
+/**
+ * Makes the methods `names` of `client` (a connection of an environment's pool, handed to the
+ * user or to the library) run as routed work, for `PicopGuard`: the spans the library's
+ * instrumentation starts in them count as PiCoP's. Each calls the prototype's method of the time.
+ */
+export function routeMethods(client: object, names: readonly string[]): void {
+  for (const name of names) {
+    Object.defineProperty(client, name, {
+      value: function routed(this: object, ...args: unknown[]): unknown {
+        const own = (Object.getPrototypeOf(client) as Record<string, (...a: unknown[]) => unknown>)[
+          name
+        ] as (...a: unknown[]) => unknown;
+        return inRouted(own, this, ...args);
+      },
+      writable: true,
+      configurable: true,
+    });
+  }
 }
 
 /** A Node-style callback: an error, or `null`/`undefined` and a value (and what else it takes). */

@@ -11,6 +11,8 @@ import {
   type PicopWrapperOptions,
   perEnvironmentOnly,
   promisify,
+  inRouted,
+  routeMethods,
   routeOnce,
   routeOr,
   splitOptions,
@@ -183,6 +185,7 @@ function environmentPools(
         stream: streamOf(header),
       });
       forwardEvents(pool, wrapper(), EVENTS, envId, LABEL);
+      pool.on('connect', (client) => routeMethods(client, ['query']));
       const schema = environment(envId)?.schema;
       if (envId !== undefined && schema !== undefined) {
         pool.on('connect', (client) => hintIsolation(client, envId, schema));
@@ -279,10 +282,10 @@ export class Pool extends pg.Pool {
     if (pool === undefined) return result;
     const ready = pool === this ? undefined : this.#pools?.ready(pool);
     const connect = pool === this ? super.connect.bind(this) : pool.connect.bind(pool);
-    if (ready === undefined) connect(done);
+    if (ready === undefined) inRouted(connect, undefined, done);
     else
       ready.then(
-        () => connect(done),
+        () => inRouted(connect, undefined, done),
         (err: Error) => done(err, undefined, () => {}),
       );
     return result;
@@ -379,6 +382,7 @@ export class Client extends pg.Client {
       if (!sends) header = Buffer.alloc(0);
     }
     super(enabled ? { ...own, stream: streamOf(header) } : library);
+    if (enabled) routeMethods(this, ['query']);
     const create = picop.isolate?.create;
     const target = environment;
     this.#prepare =

@@ -16,7 +16,9 @@ export type PicopErrorCode =
    * The peer closed the connection right after its PiCoP header, before a byte of answer: a
    * server that does not read PiCoP, or a proxy that could not reach the destination.
    */
-  | 'ERR_PICOP_PEER_CLOSED';
+  | 'ERR_PICOP_PEER_CLOSED'
+  /** An operation of an environment that no PiCoP wrapper routed (`PicopGuard`, `mode: 'throw'`). */
+  | 'ERR_PICOP_UNROUTED';
 
 export interface PicopErrorOptions {
   /** Byte offset from the start of the header where the problem was found. */

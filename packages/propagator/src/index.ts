@@ -9,6 +9,8 @@ export {
 export type { EnvIdPropagatorOptions } from './EnvIdPropagator.js';
 export { EnvIdPropagator } from './EnvIdPropagator.js';
 export { getEnvId, setEnvId, withEnvId } from './env-id.js';
+export type { GuardedSpan, PicopGuardOptions, UnroutedOperation } from './guard.js';
+export { PicopGuard } from './guard.js';
 export type { HeaderForContextOptions } from './picop-carrier.js';
 export {
   contextFromFields,

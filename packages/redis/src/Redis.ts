@@ -1,7 +1,13 @@
 import { context, ROOT_CONTEXT } from '@opentelemetry/api';
 import { PicopError } from '@picop/codec';
 import type { ContextPools, PicopPools } from '@picop/net-wrap';
-import { baseHeader, emitError, splitOptions, wrapperPools } from '@picop/net-wrap/internal';
+import {
+  baseHeader,
+  emitError,
+  inRouted,
+  splitOptions,
+  wrapperPools,
+} from '@picop/net-wrap/internal';
 import { setEnvId } from '@picop/propagator';
 import type { Callback, Command, Redis as IORedis, RedisOptions } from 'ioredis';
 import { checkIoredis, clientIsIdle, ioredisClass } from './ioredis-internals.js';
@@ -23,6 +29,16 @@ const MESSAGES = [
 ] as const;
 
 type Script = Parameters<IORedis['defineCommand']>[1];
+
+/** A pipeline (or transaction) whose `exec`, which sends its commands, is routed work too. */
+function routedExec(result: unknown): unknown {
+  const pipeline = result as { exec?: Method } | null;
+  const exec = pipeline?.exec;
+  if (typeof exec === 'function') {
+    (pipeline as { exec: Method }).exec = (...args: unknown[]) => inRouted(exec, pipeline, ...args);
+  }
+  return result;
+}
 type Method = (this: IORedis, ...args: unknown[]) => unknown;
 
 /** The constructor arguments of ioredis, with one of them an options object. */
@@ -184,13 +200,14 @@ export class Redis extends IORedisClass {
           return rejected(err, args);
         }
         if (target === this) {
-          const result = own.apply(this, args);
+          const result = inRouted(own, this, ...args);
           return name === 'pipeline' || name === 'multi'
-            ? (this as Redis).#guardPipeline(result)
+            ? routedExec((this as Redis).#guardPipeline(result))
             : result;
         }
         const method = (target as unknown as Record<string, Method>)[name] as Method;
-        return method.apply(target, args);
+        const result = inRouted(method, target, ...args);
+        return name === 'pipeline' || name === 'multi' ? routedExec(result) : result;
       };
     const proto = IORedisClass.prototype as unknown as Record<string, Method>;
     const names = IORedisClass.prototype
