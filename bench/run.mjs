@@ -19,6 +19,7 @@ const ALL = [
   'gateway',
   'data-layers',
   'bullmq',
+  'guard',
 ];
 const names = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ALL;
 let failed = false;

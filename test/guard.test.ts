@@ -20,6 +20,7 @@ const { PgInstrumentation } = require('@opentelemetry/instrumentation-pg');
 const { MySQL2Instrumentation } = require('@opentelemetry/instrumentation-mysql2');
 const { UndiciInstrumentation } = require('@opentelemetry/instrumentation-undici');
 const { HttpInstrumentation } = require('@opentelemetry/instrumentation-http');
+const { AmqplibInstrumentation } = require('@opentelemetry/instrumentation-amqplib');
 const { EnvIdPropagator, PicopGuard, withEnvId } = require('@picop/propagator');
 class Reader extends MetricReader { async onForceFlush() {} async onShutdown() {} }
 const reader = new Reader();
@@ -39,7 +40,10 @@ const { Redis } = require('@picop/redis');
 const picopPg = require('@picop/pg');
 const picopMysql = require('@picop/mysql');
 const { createDispatcher } = require('@picop/fetch');
-const { createAgent } = require('@picop/net-wrap');
+const { createAgent, perEnvironment } = require('@picop/net-wrap');
+const amqplib = require('amqplib');
+const picopAmqp = require('@picop/amqp');
+const knex = require('knex');
 
 // How a case ended, and whether the guard flagged anything while it ran.
 const outcome = async (fn) => {
@@ -63,12 +67,18 @@ const get = (url, options) => new Promise((resolve, reject) =>
   const url = 'http://127.0.0.1:' + server.address().port + '/';
   const pgConfig = { host: '127.0.0.1', user: 'postgres', database: 'postgres' };
   const mysqlConfig = { host: '127.0.0.1', user: 'root', database: 'test' };
+  const pgProxy = await proxied('127.0.0.1:${PG_PORT}');
+  const amqpProxy = await proxied('127.0.0.1:5672');
   const wrapped = {
+    amqp: await (await picopAmqp.connect('amqp://guest:guest@127.0.0.1:' + amqpProxy)).createChannel(),
+    knex: perEnvironment((env) => knex({ client: 'pg', connection: { ...pgConfig, port: pgProxy, stream: picopPg.pgStream(env) } }), { destroy: (k) => k.destroy() }),
     redis: new Redis({ host: '127.0.0.1', port: await proxied('127.0.0.1:${REDIS_PORT}') }),
-    pg: new picopPg.Pool({ ...pgConfig, port: await proxied('127.0.0.1:${PG_PORT}') }),
+    pg: new picopPg.Pool({ ...pgConfig, port: pgProxy }),
     mysql: picopMysql.createPool({ ...mysqlConfig, port: await proxied('127.0.0.1:${MYSQL_PORT}') }),
   };
   const plain = {
+    amqp: await (await amqplib.connect('amqp://guest:guest@127.0.0.1:5672')).createChannel(),
+    knex: knex({ client: 'pg', connection: { ...pgConfig, port: ${PG_PORT} } }),
     redis: new IORedis({ host: '127.0.0.1', port: ${REDIS_PORT} }),
     pg: new pg.Pool({ ...pgConfig, port: ${PG_PORT} }),
     mysql: mysql.createPool({ ...mysqlConfig, port: ${MYSQL_PORT} }),
@@ -86,6 +96,9 @@ const get = (url, options) => new Promise((resolve, reject) =>
       try { await client.query('BEGIN'); await client.query('SELECT 1'); await client.query('COMMIT'); }
       finally { client.release(); }
     },
+    'amqp sendToQueue': (c) => c.sendToQueue('picop-guard-nowhere', Buffer.from('x')),
+    // Awaited inside the environment: a knex builder runs where it is awaited.
+    'knex raw': async (c) => { await c.raw('SELECT 1'); },
     'mysql query': (c) => c.query('SELECT 1'),
     'mysql execute': (c) => c.execute('SELECT ?', [1]),
     'mysql connection': async (c) => {
@@ -125,7 +138,7 @@ const NODE_SDK = `new NodeSDK({
   textMapPropagator: propagator,
   logRecordProcessors: [],
   instrumentations: [new IORedisInstrumentation(), new PgInstrumentation(), new MySQL2Instrumentation(),
-    new UndiciInstrumentation(), new HttpInstrumentation()],
+    new UndiciInstrumentation(), new HttpInstrumentation(), new AmqplibInstrumentation()],
 }).start();`;
 
 interface Report {
@@ -146,7 +159,7 @@ async function run(mode: string, sdk = NODE_SDK): Promise<Report> {
 }
 
 const PLAIN_IN_FEATURE = /^feature-1 plain /;
-const SYSTEMS = ['http', 'mysql', 'postgresql', 'redis'];
+const SYSTEMS = ['http', 'mysql', 'postgresql', 'rabbitmq', 'redis'];
 
 describe('PicopGuard', () => {
   it('warns once per system and environment and counts work no wrapper routed, nothing else', async () => {

@@ -1,7 +1,7 @@
 // For the @picop wrapper packages only (mysql, redis, amqp, pg, mqtt): the shared wrapper skeleton.
 // Not public API: it may change in any release.
 
-export { inRouted, markActiveSpanRouted } from '@picop/propagator/internal';
+export { guarded, inRouted, markActiveSpanRouted } from '@picop/propagator/internal';
 export { checkBounds } from './BoundedPool.js';
 export { headerOf } from './client.js';
 export {
@@ -18,6 +18,7 @@ export {
   promisify,
   routeMethods,
   routeOr,
+  routeResult,
   unsupportedVersion,
   wrapperPools,
 } from './skeleton.js';

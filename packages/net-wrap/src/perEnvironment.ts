@@ -3,6 +3,7 @@ import { inRouted } from '@picop/propagator/internal';
 import type { RoutesOptions } from '@picop/routes';
 import { ContextPools, type PoolContext } from './ContextPools.js';
 import type { PicopPools } from './skeleton.js';
+import { routeResult } from './skeleton.js';
 import type { PicopWrapperOptions } from './wrapper-options.js';
 
 /** Options of {@link perEnvironment}. */
@@ -81,6 +82,13 @@ export function perEnvironment<T extends object>(
   create: (environment: PoolContext) => T,
   options: PerEnvironmentOptions<T>,
 ): PerEnvironment<T> {
+  // Plain JavaScript may leave them out: each instance must close when evicted.
+  if (typeof create !== 'function' || typeof options?.destroy !== 'function') {
+    throw new PicopError(
+      'ERR_PICOP_INVALID_ARG',
+      'perEnvironment(create, { destroy }) takes the function that makes an instance and, in its options, the one that closes it (knex: `{ destroy: (k) => k.destroy() }`)',
+    );
+  }
   const pools = new ContextPools<T>({
     create,
     destroy: options.destroy,
@@ -147,7 +155,10 @@ function view(pools: ContextPools<object>, path: Path): unknown {
           `${path.map(String).join('.') || 'it'} is not a function`,
         );
       }
-      return inRouted(value as (...a: unknown[]) => unknown, holder, ...args);
+      // A lazy thenable (a knex builder, a Prisma query) runs when awaited: routed work too.
+      return routeResult(inRouted(value as (...a: unknown[]) => unknown, holder, ...args), [
+        'then',
+      ]);
     },
     has(_target, key) {
       return key in (resolve(pools, path).value as object);

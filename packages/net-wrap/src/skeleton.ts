@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import { PicopError } from '@picop/codec';
-import { inRouted } from '@picop/propagator/internal';
+import { guarded, inRouted } from '@picop/propagator/internal';
 import type { Routes } from '@picop/routes';
 import { checkBounds } from './BoundedPool.js';
 import { ContextPools, type ContextPoolsOptions } from './ContextPools.js';
@@ -94,23 +94,35 @@ export function wrapperPools<T>(
 }
 
 /**
- * Makes the methods `names` of `client` (a connection of an environment's pool, handed to the
- * user or to the library) run as routed work, for `PicopGuard`: the spans the library's
- * instrumentation starts in them count as PiCoP's. Each calls the prototype's method of the time.
+ * Makes the methods `names` of `object` (a connection of an environment's pool, a pipeline or a
+ * query builder it made, handed to the user) run as routed work, for `PicopGuard`: the spans the
+ * library's instrumentation starts in them count as PiCoP's. Returns `object`.
  */
-export function routeMethods(client: object, names: readonly string[]): void {
+export function routeMethods<T>(object: T, names: readonly string[]): T {
+  const target = object as Record<string, unknown>;
   for (const name of names) {
-    Object.defineProperty(client, name, {
-      value: function routed(this: object, ...args: unknown[]): unknown {
-        const own = (Object.getPrototypeOf(client) as Record<string, (...a: unknown[]) => unknown>)[
-          name
-        ] as (...a: unknown[]) => unknown;
-        return inRouted(own, this, ...args);
+    const own = target[name];
+    // A frozen object (or a proxy that refuses) stays as it is: only the guard's view is lost.
+    if (typeof own !== 'function' || !Object.isExtensible(target)) continue;
+    Reflect.defineProperty(target, name, {
+      value: function routed(this: unknown, ...args: unknown[]): unknown {
+        return inRouted(own as (...a: unknown[]) => unknown, this, ...args);
       },
       writable: true,
       configurable: true,
     });
   }
+  return object;
+}
+
+/**
+ * What a routed call returned, with `names` routed as {@link routeMethods} does, while a guard
+ * runs (a pipeline's `exec`, a lazy query's `then`): nothing to do for each call otherwise.
+ */
+export function routeResult<T>(result: T, names: readonly string[]): T {
+  return guarded() && typeof result === 'object' && result !== null && !(result instanceof Promise)
+    ? routeMethods(result, names)
+    : result;
 }
 
 /** A Node-style callback: an error, or `null`/`undefined` and a value (and what else it takes). */

@@ -84,4 +84,16 @@ describe('perEnvironment', () => {
     expect(ROOT_CONTEXT).toBeDefined();
     await closePerEnvironment(db);
   });
+
+  it('refuses a call without create or destroy, naming both', () => {
+    const bad = perEnvironment as (...args: unknown[]) => unknown;
+    for (const args of [[() => ({})], [() => ({}), {}], [undefined, { destroy: () => {} }]]) {
+      expect(() => bad(...args)).toThrow(
+        expect.objectContaining({
+          code: 'ERR_PICOP_INVALID_ARG',
+          message: expect.stringContaining('perEnvironment(create, { destroy })'),
+        }),
+      );
+    }
+  });
 });

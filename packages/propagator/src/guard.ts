@@ -32,7 +32,8 @@ function warnOnce(key: string, message: string, code: string): void {
   process.emitWarning(message, { type: 'PicopWarning', code });
 }
 
-function guarded(): boolean {
+/** Whether a {@link PicopGuard} is running in this process (the wrappers mark their work then). */
+export function guarded(): boolean {
   return ((globalThis as Global)[GUARDS] ?? 0) > 0;
 }
 

@@ -5,6 +5,7 @@ import {
   baseHeader,
   emitError,
   inRouted,
+  routeResult,
   splitOptions,
   wrapperPools,
 } from '@picop/net-wrap/internal';
@@ -31,14 +32,7 @@ const MESSAGES = [
 type Script = Parameters<IORedis['defineCommand']>[1];
 
 /** A pipeline (or transaction) whose `exec`, which sends its commands, is routed work too. */
-function routedExec(result: unknown): unknown {
-  const pipeline = result as { exec?: Method } | null;
-  const exec = pipeline?.exec;
-  if (typeof exec === 'function') {
-    (pipeline as { exec: Method }).exec = (...args: unknown[]) => inRouted(exec, pipeline, ...args);
-  }
-  return result;
-}
+const routedExec = (result: unknown) => routeResult(result, ['exec']);
 type Method = (this: IORedis, ...args: unknown[]) => unknown;
 
 /** The constructor arguments of ioredis, with one of them an options object. */
@@ -66,7 +60,7 @@ function withoutRouteFrames(command: Command): void {
   if (error?.stack !== undefined) {
     error.stack = error.stack
       .split('\n')
-      .filter((line) => !line.includes('picopRoute'))
+      .filter((line) => !line.includes('picopRoute') && !line.includes(' inRouted '))
       .join('\n');
   }
 }
