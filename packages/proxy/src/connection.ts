@@ -193,6 +193,14 @@ export class Connection {
       routed !== undefined ? (envId as string) : fields === undefined ? '_plain' : '_default';
     const stats = all.label(label);
     stats.accepted++;
+    log?.debug(
+      { peer: peer(client), envId, destination: target && formatAddress(target) },
+      routed !== undefined
+        ? 'routed'
+        : fields === undefined
+          ? 'no header: default route'
+          : 'default route',
+    );
     if (target === undefined || client.destroyed) {
       all.fail(label, target === undefined ? 'no_route' : 'client_closed');
       log?.info({ peer: peer(client), envId }, target === undefined ? 'no route' : 'client closed');

@@ -104,6 +104,26 @@ describe('proxy hardening', () => {
     );
   });
 
+  it('logs where a connection goes when routing is decided, not only when it closes', async () => {
+    const lines: Array<[Record<string, unknown>, string]> = [];
+    const logger = {
+      info: () => {},
+      debug: (obj: Record<string, unknown>, msg: string) => lines.push([obj, msg]),
+      error: () => {},
+    };
+    const { port } = await start({
+      logger: logger as unknown as Parameters<typeof createProxy>[0]['logger'],
+    });
+    const client = connect({ host: '127.0.0.1', port, fields: { 'Env-Id': 'feature-1' } });
+    client.write('x');
+    await new Promise((r) => client.once('data', r));
+    // Still open: the line is there already.
+    expect(lines).toEqual([
+      [expect.objectContaining({ envId: 'feature-1', destination: expect.any(String) }), 'routed'],
+    ]);
+    client.destroy();
+  });
+
   it('closes connections past maxConnections on accept, and counts them', async () => {
     const { proxy, port } = await start({ maxConnections: 2 });
     const open = [1, 2].map(() => {
