@@ -210,6 +210,31 @@ describe('PicopGuard', () => {
     expect(withoutContextManager.warnings).not.toContain('PICOP_NO_ENV_ID_PROPAGATOR');
   }, 60_000);
 
+  it('warns at the first span for each client library loaded that no @picop package routes', async () => {
+    const loaded = async (checkModules: boolean) => {
+      const { stdout } = await promisify(execFile)(
+        process.execPath,
+        [
+          '-e',
+          `const { NodeSDK } = require('@opentelemetry/sdk-node');
+          const { EnvIdPropagator, PicopGuard } = require('@picop/propagator');
+          const warnings = [];
+          process.on('warning', (w) => w.code === 'PICOP_UNROUTED_MODULE' && warnings.push(w.message.split(' ')[1]));
+          new NodeSDK({ textMapPropagator: new EnvIdPropagator(),
+            spanProcessors: [new PicopGuard({ checkModules: ${checkModules} })] }).start();
+          require('ioredis'); require('knex'); require('@picop/pg');
+          require('@opentelemetry/api').trace.getTracer('t').startSpan('first').end();
+          setImmediate(() => console.log(JSON.stringify(warnings.sort())));`,
+        ],
+        { cwd: root },
+      );
+      return JSON.parse(stdout);
+    };
+    // pg is loaded too, by @picop/pg: routed.
+    expect(await loaded(true)).toEqual(['ioredis', 'knex']);
+    expect(await loaded(false)).toEqual([]);
+  }, 60_000);
+
   it('refuses an unknown mode', async () => {
     const { PicopGuard } = await import('@picop/propagator');
     expect(() => new PicopGuard({ mode: 'log' as 'warn' })).toThrow(

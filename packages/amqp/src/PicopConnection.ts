@@ -3,6 +3,7 @@ import { context, ROOT_CONTEXT } from '@opentelemetry/api';
 import { PicopError } from '@picop/codec';
 import type { ContextPools, PicopPools } from '@picop/net-wrap';
 import {
+  coverLibrary,
   fallbackEnvId,
   forwardEvents,
   inRouted,
@@ -29,6 +30,9 @@ import { LABEL, SideChannels } from './side-channels.js';
 import type { AmqpUrl, PicopAmqpOptions, PicopSocketOptions } from './types.js';
 
 // connect / disconnect come from amqplib 2.x recovering connections.
+// PicopGuard's start-up check: amqplib is routed in this process.
+coverLibrary('amqplib');
+
 const FORWARDED = [
   'error',
   'close',

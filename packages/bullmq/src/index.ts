@@ -1,7 +1,7 @@
 import type { Context } from '@opentelemetry/api';
 import { context } from '@opentelemetry/api';
 import { PicopError } from '@picop/codec';
-import { fallbackEnvId } from '@picop/net-wrap/internal';
+import { coverLibrary, fallbackEnvId } from '@picop/net-wrap/internal';
 import { getEnvId } from '@picop/propagator';
 import {
   FlowProducer as BullFlowProducer,
@@ -23,6 +23,9 @@ import { contextMetadata, picopTelemetry, withJobEnvId } from './telemetry.js';
 
 export * from 'bullmq';
 export { picopTelemetry, withJobEnvId } from './telemetry.js';
+
+// PicopGuard's start-up check: bullmq is routed in this process.
+coverLibrary('bullmq');
 
 const LABEL = '@picop/bullmq';
 

@@ -5,6 +5,7 @@ import { type Context, context, diag } from '@opentelemetry/api';
 import { ContextPools, connect, connectTls, type PicopPools } from '@picop/net-wrap';
 import {
   checkBounds,
+  coverLibrary,
   fallbackEnvId,
   inRouted,
   type PicopWrapperOptions,
@@ -48,6 +49,9 @@ export interface PicopDispatcherOptions extends Omit<Agent.Options, 'connect' | 
   /** `false` (or `PICOP_DISABLED=1`): a plain undici `Agent`, no header. */
   picop?: PicopDispatcherPicopOptions | false;
 }
+
+// PicopGuard's start-up check: undici is routed in this process.
+coverLibrary('undici');
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 

@@ -4,6 +4,7 @@ import type { ContextPools, PicopPools } from '@picop/net-wrap';
 import type { PicopWrapperOptions, SelectiveOptions } from '@picop/net-wrap/internal';
 import {
   baseHeader,
+  coverLibrary,
   emitError,
   fallbackEnvId,
   inRouted,
@@ -35,6 +36,9 @@ import {
 } from 'mqtt';
 import { checkMqttClient } from './mqtt-check.js';
 import { streamOf } from './stream.js';
+
+// PicopGuard's start-up check: mqtt is routed in this process.
+coverLibrary('mqtt');
 
 const LABEL = '@picop/mqtt';
 

@@ -4,6 +4,7 @@ import { PicopError } from '@picop/codec';
 import { type ContextPools, connect, type PicopPools } from '@picop/net-wrap';
 import {
   baseHeader,
+  coverLibrary,
   explainRefusal,
   forwardEvents,
   isolationName,
@@ -30,6 +31,9 @@ import type {
   PicopMysqlOptions,
   PicopPoolOptions,
 } from './types.js';
+
+// PicopGuard's start-up check: mysql2 is routed in this process.
+coverLibrary('mysql2');
 
 const LABEL = '@picop/mysql';
 const POOL_EVENTS = ['connection', 'acquire', 'release', 'enqueue'] as const;

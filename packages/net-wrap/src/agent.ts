@@ -4,7 +4,7 @@ import type { Duplex } from 'node:stream';
 import { context, diag, type TextMapPropagator } from '@opentelemetry/api';
 import { type Dialect, PICOP_GO_PREFIX_LENGTH, SPEC_PREFIX_LENGTH } from '@picop/codec';
 import { getEnvId, headerForContext } from '@picop/propagator';
-import { markActiveSpanRouted } from '@picop/propagator/internal';
+import { coverLibrary, markActiveSpanRouted } from '@picop/propagator/internal';
 import { OriginRoutes, type Routes, type RoutesOptions } from '@picop/routes';
 import { connect, connectTls } from './client.js';
 import { type PicopWrapperOptions, picopOrigins, refuseDirect } from './wrapper-options.js';
@@ -78,6 +78,7 @@ function picopAgent<B extends AgentClass>(
       refuseDirect(options as PicopWrapperOptions, what, ['isolate']);
       const picopOriginList = picopOrigins(origins, routes, what, 'origins');
       super({ keepAlive: true, ...agentOptions });
+      coverLibrary('createAgent');
       this.#picop = { propagator, dialect };
       this.#routes = new OriginRoutes(routes, picopOriginList);
       // Kept-alive sockets may lead to a former destination: closed; those in use finish.

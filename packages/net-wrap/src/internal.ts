@@ -1,7 +1,12 @@
 // For the @picop wrapper packages only (mysql, redis, amqp, pg, mqtt): the shared wrapper skeleton.
 // Not public API: it may change in any release.
 
-export { guarded, inRouted, markActiveSpanRouted } from '@picop/propagator/internal';
+export {
+  coverLibrary,
+  guarded,
+  inRouted,
+  markActiveSpanRouted,
+} from '@picop/propagator/internal';
 export { checkBounds } from './BoundedPool.js';
 export { headerOf } from './client.js';
 export {

@@ -1,5 +1,5 @@
 import { PicopError } from '@picop/codec';
-import { inRouted } from '@picop/propagator/internal';
+import { coverLibrary, inRouted } from '@picop/propagator/internal';
 import type { RoutesOptions } from '@picop/routes';
 import { ContextPools, type PoolContext } from './ContextPools.js';
 import type { PicopPools } from './skeleton.js';
@@ -89,6 +89,7 @@ export function perEnvironment<T extends object>(
       'perEnvironment(create, { destroy }) takes the function that makes an instance and, in its options, the one that closes it (knex: `{ destroy: (k) => k.destroy() }`)',
     );
   }
+  coverLibrary('perEnvironment');
   const pools = new ContextPools<T>({
     create,
     destroy: options.destroy,

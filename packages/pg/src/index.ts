@@ -3,6 +3,7 @@ import { context, ROOT_CONTEXT } from '@opentelemetry/api';
 import type { ContextPools, PicopPools } from '@picop/net-wrap';
 import {
   baseHeader,
+  coverLibrary,
   explainRefusal,
   fallbackEnvId,
   forwardEvents,
@@ -148,6 +149,9 @@ export function pgIsolation(
   const { database, schema } = isolated(isolate, environment.envId);
   return { ...(database !== undefined && { database }), ...(schema !== undefined && { schema }) };
 }
+
+// PicopGuard's start-up check: pg is routed in this process.
+coverLibrary('pg');
 
 const LABEL = '@picop/pg';
 const EVENTS = ['connect', 'acquire', 'release', 'remove', 'error'];

@@ -1,3 +1,5 @@
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
 import {
   type Attributes,
   type Context,
@@ -20,8 +22,50 @@ import { getEnvId, setEnvId } from './env-id.js';
 const ROUTED = createContextKey('picop.routed');
 const GUARDS = Symbol.for('picop.guards');
 const WARNED = Symbol.for('picop.guard.warned');
+const COVERED = Symbol.for('picop.covered');
 const ROUTED_ATTRIBUTE = 'picop.routed';
-type Global = { [GUARDS]?: number; [WARNED]?: Set<string> };
+type Global = { [GUARDS]?: number; [WARNED]?: Set<string>; [COVERED]?: Set<string> };
+
+/**
+ * Records that a `@picop` package routes `what` in this process (a library's name, or
+ * `perEnvironment`, `createAgent`): {@link PicopGuard}'s start-up check does not warn about it.
+ */
+export function coverLibrary(what: string): void {
+  const global = globalThis as Global;
+  global[COVERED] ??= new Set();
+  global[COVERED].add(what);
+}
+
+/**
+ * Client libraries that reach their servers without PiCoP unless a `@picop` package routes them:
+ * the library, what covers it (see {@link coverLibrary}), and the fix a warning names.
+ */
+const KNOWN_CLIENTS: ReadonlyArray<readonly [library: string, coveredBy: string, fix: string]> = [
+  ['pg', 'pg', 'use @picop/pg'],
+  ['mysql2', 'mysql2', 'use @picop/mysql'],
+  ['ioredis', 'ioredis', 'use @picop/redis'],
+  ['redis', 'redis', 'no @picop package routes node-redis yet: use ioredis with @picop/redis'],
+  ['amqplib', 'amqplib', 'use @picop/amqp'],
+  ['mqtt', 'mqtt', 'use @picop/mqtt'],
+  ['knex', 'perEnvironment', "make one per environment with @picop/net-wrap's perEnvironment"],
+  ['sequelize', 'perEnvironment', "make one per environment with @picop/net-wrap's perEnvironment"],
+  [
+    'pg-promise',
+    'perEnvironment',
+    "make one per environment with @picop/net-wrap's perEnvironment",
+  ],
+  [
+    '@prisma/client',
+    'perEnvironment',
+    "make one per environment with @picop/net-wrap's perEnvironment",
+  ],
+  ['bullmq', 'bullmq', 'use @picop/bullmq'],
+  ['bee-queue', 'bee-queue', 'its jobs carry no Env-Id: put one in their data'],
+  ['undici', 'undici', "give it @picop/fetch's dispatcher"],
+  ['axios', 'createAgent', "give it @picop/net-wrap's createAgent"],
+  ['kafkajs', 'kafkajs', 'no @picop package routes it: its messages run in the baseline'],
+  ['mongodb', 'mongodb', 'no @picop package routes it: its queries go to the baseline'],
+];
 
 /** Emits a `PicopWarning` once per process for each `key`, however many guards see it. */
 function warnOnce(key: string, message: string, code: string): void {
@@ -101,6 +145,12 @@ export interface PicopGuardOptions {
   mode?: 'warn' | 'throw';
   /** Work with this Env-Id is the baseline's: never flagged. @default 'main' */
   baselineEnvId?: string;
+  /**
+   * At the first span, warn once for each client library loaded in the process that no `@picop`
+   * package routes (pg without `@picop/pg`, knex without `perEnvironment`, ...).
+   * @default true
+   */
+  checkModules?: boolean;
 }
 
 /** Operations {@link PicopGuard.unrouted} keeps (the first ones). */
@@ -134,6 +184,7 @@ const FIX: Record<string, string> = {
 export class PicopGuard {
   readonly #throws: boolean;
   readonly #baselineEnvId: string;
+  readonly #checkModules: boolean;
   readonly #unrouted: UnroutedOperation[] = [];
   readonly #httpSpans = new WeakMap<GuardedSpan, UnroutedOperation>();
   // A guard given twice to the SDK sees each span twice: reported once.
@@ -151,6 +202,7 @@ export class PicopGuard {
     }
     this.#throws = options.mode === 'throw';
     this.#baselineEnvId = options.baselineEnvId ?? 'main';
+    this.#checkModules = options.checkModules ?? true;
     const global = globalThis as Global;
     global[GUARDS] = (global[GUARDS] ?? 0) + 1;
   }
@@ -249,5 +301,22 @@ export class PicopGuard {
         'PICOP_NO_ENV_ID_PROPAGATOR',
       );
     }
+    if (this.#checkModules) checkLoadedClients();
+  }
+}
+
+/** Warns once for each known client library loaded (as CommonJS, or imported) and not routed. */
+function checkLoadedClients(): void {
+  const loaded = Object.keys(createRequire(join(process.cwd(), 'picop.js')).cache);
+  const covered = (globalThis as Global)[COVERED] ?? new Set();
+  for (const [library, coveredBy, fix] of KNOWN_CLIENTS) {
+    if (covered.has(coveredBy)) continue;
+    const marker = `/node_modules/${library}/`;
+    if (!loaded.some((file) => file.replaceAll('\\', '/').includes(marker))) continue;
+    warnOnce(
+      `module:${library}`,
+      `PiCoP: ${library} is loaded, and no @picop package routes it: its work goes wherever its connections point (usually the baseline), whatever the request's environment. To route it, ${fix}. (PicopGuard({ checkModules: false }) turns this check off.)`,
+      'PICOP_UNROUTED_MODULE',
+    );
   }
 }

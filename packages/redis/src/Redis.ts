@@ -3,6 +3,7 @@ import { PicopError } from '@picop/codec';
 import type { ContextPools, PicopPools } from '@picop/net-wrap';
 import {
   baseHeader,
+  coverLibrary,
   emitError,
   inRouted,
   routeResult,
@@ -64,6 +65,9 @@ function withoutRouteFrames(command: Command): void {
       .join('\n');
   }
 }
+
+// PicopGuard's start-up check: ioredis is routed in this process.
+coverLibrary('ioredis');
 
 const IORedisClass = ioredisClass();
 
