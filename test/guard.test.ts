@@ -235,6 +235,47 @@ describe('PicopGuard', () => {
     expect(await loaded(false)).toEqual([]);
   }, 60_000);
 
+  it('acceptPicop warns once when the HTTP instrumentation would lose the connection’s Env-Id', async () => {
+    const served = async (propagators: string) => {
+      const { stdout } = await promisify(execFile)(
+        process.execPath,
+        [
+          '-e',
+          `const { NodeSDK } = require('@opentelemetry/sdk-node');
+          const { CompositePropagator, W3CTraceContextPropagator } = require('@opentelemetry/core');
+          const { HttpInstrumentation } = require('@opentelemetry/instrumentation-http');
+          const { EnvIdPropagator, getEnvId, withEnvId } = require('@picop/propagator');
+          const warnings = [];
+          process.on('warning', (w) => w.name === 'PicopWarning' && warnings.push(w.code));
+          new NodeSDK({ textMapPropagator: new CompositePropagator({ propagators: [${propagators}] }),
+            instrumentations: [new HttpInstrumentation()] }).start();
+          const http = require('node:http');
+          const { acceptPicop, createAgent } = require('@picop/net-wrap');
+          const server = acceptPicop(http.createServer((req, res) => res.end(getEnvId() ?? 'none')));
+          server.listen(0, '127.0.0.1', () => {
+            const agent = createAgent({ origins: '127.0.0.1' });
+            const get = () => new Promise((resolve) => http.get({ host: '127.0.0.1', port: server.address().port, agent },
+              (res) => { let body = ''; res.on('data', (d) => (body += d)).on('end', () => resolve(body)); }));
+            withEnvId('feature-1', async () => {
+              const handlers = [await get(), await get()];
+              setImmediate(() => { console.log(JSON.stringify({ handlers, warnings })); process.exit(0); });
+            });
+          });`,
+        ],
+        { cwd: root },
+      );
+      return JSON.parse(stdout);
+    };
+    expect(await served('new W3CTraceContextPropagator()')).toEqual({
+      handlers: ['none', 'none'],
+      warnings: ['PICOP_ENV_ID_LOST'],
+    });
+    expect(await served('new W3CTraceContextPropagator(), new EnvIdPropagator()')).toEqual({
+      handlers: ['feature-1', 'feature-1'],
+      warnings: [],
+    });
+  }, 60_000);
+
   it('refuses an unknown mode', async () => {
     const { PicopGuard } = await import('@picop/propagator');
     expect(() => new PicopGuard({ mode: 'log' as 'warn' })).toThrow(

@@ -49,6 +49,12 @@ export interface GatewayOptions extends SelectionOptions, GatewayMetricsOptions 
    * @default 60000
    */
   timeoutMs?: number;
+  /**
+   * A response header naming the Env-Id each request was forwarded in (empty for the baseline),
+   * to see which environment served it; the upstream's own header of that name wins.
+   * @default none
+   */
+  responseHeader?: string;
   /** @default none */
   logger?: GatewayLogger;
 }
@@ -199,6 +205,7 @@ export class PicopGateway {
   readonly #listen: Address;
   readonly #selector: EnvIdSelector;
   readonly #envIdHeader: string;
+  readonly #responseHeader: string | undefined;
   readonly #dispatcher: PicopDispatcher;
   readonly #logger: GatewayLogger | undefined;
   readonly #upgraded = new Set<Duplex>();
@@ -217,6 +224,17 @@ export class PicopGateway {
     }
     this.#selector = new EnvIdSelector(options);
     this.#envIdHeader = (options.header ?? DEFAULTS.header).toLowerCase();
+    this.#responseHeader = options.responseHeader;
+    if (options.responseHeader !== undefined) {
+      try {
+        http.validateHeaderName(options.responseHeader);
+      } catch {
+        throw new PicopError(
+          'ERR_PICOP_INVALID_ARG',
+          `responseHeader ${JSON.stringify(options.responseHeader)} is not an HTTP header name`,
+        );
+      }
+    }
     const timeout = options.timeoutMs ?? DEFAULTS.timeoutMs;
     this.#maxEnvRequests = options.maxEnvRequests ?? DEFAULTS.maxEnvRequests;
     this.#dispatcher = new PicopDispatcher({
@@ -410,6 +428,7 @@ export class PicopGateway {
       }
     });
     if (this.#closing !== undefined) res.setHeader('connection', 'close');
+    if (this.#responseHeader !== undefined) res.setHeader(this.#responseHeader, envId ?? '');
     const hasBody =
       req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
     target.dispatcher.dispatch(

@@ -56,6 +56,15 @@ export const SETTINGS = [
     default: String(DEFAULTS.header),
   },
   {
+    key: 'responseHeader',
+    flag: 'response-header',
+    env: 'PICOP_GATEWAY_RESPONSE_HEADER',
+    type: 'string',
+    arg: 'NAME',
+    help: 'response header naming the Env-Id each request ran in (empty: the baseline)',
+    default: 'off',
+  },
+  {
     key: 'ignoreBaggage',
     flag: 'ignore-baggage',
     env: 'PICOP_GATEWAY_IGNORE_BAGGAGE',

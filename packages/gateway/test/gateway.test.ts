@@ -146,6 +146,18 @@ describe('picop-gateway', () => {
     expect(f2).toMatchObject({ name: 'B[main]', envId: 'feature-2' });
   });
 
+  it('names the Env-Id each request was forwarded in, in an opt-in response header', async () => {
+    const port = await gateway({ responseHeader: 'PiCoP-Env-Id' });
+    const f1 = await send(port, { headers: { 'Env-Id': 'feature-1' } });
+    expect(seen(f1).name).toBe('B[feature-1]');
+    expect(f1.headers['picop-env-id']).toBe('feature-1');
+    expect((await send(port)).headers['picop-env-id']).toBe('');
+    expect((await send(await gateway())).headers['picop-env-id']).toBeUndefined();
+    expect(() =>
+      createGateway({ listen: '127.0.0.1:0', upstream, responseHeader: 'no spaces' }),
+    ).toThrow(expect.objectContaining({ code: 'ERR_PICOP_INVALID_ARG' }));
+  });
+
   it("serves a request without Env-Id from the baseline even when PICOP_ENV_ID is set (the gateway's own process)", async () => {
     process.env.PICOP_ENV_ID = 'feature-1';
     try {

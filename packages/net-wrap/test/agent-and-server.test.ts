@@ -116,6 +116,38 @@ describe('createAgent() and acceptPicop()', () => {
     lenient.closeAllConnections();
     lenient.close();
   });
+
+  it('names the Env-Id each handler ran in, in an opt-in response header', async () => {
+    const named = acceptPicop(
+      http.createServer((req, res) => {
+        if (req.url === '/own') res.setHeader('picop-env-id', 'set-by-handler');
+        res.end('ok');
+      }),
+      { mode: 'optional', responseHeader: 'PiCoP-Env-Id' },
+    );
+    const namedPort = await listen(named);
+    const headerOf = (path: string, agent: http.Agent) =>
+      new Promise<unknown>((resolve, reject) =>
+        http
+          .get(`http://127.0.0.1:${namedPort}${path}`, { agent }, (res) => {
+            res.resume();
+            resolve(res.headers['picop-env-id']);
+          })
+          .on('error', reject),
+      );
+    const agent = createAgent({ origins: '127.0.0.1' });
+    const plain = new http.Agent();
+    expect(await withEnvId('feature-1', () => headerOf('/', agent))).toBe('feature-1');
+    expect(await headerOf('/', plain)).toBe('');
+    expect(await withEnvId('feature-1', () => headerOf('/own', agent))).toBe('set-by-handler');
+    expect(() => acceptPicop(http.createServer(), { responseHeader: 'bad header' })).toThrow(
+      expect.objectContaining({ code: 'ERR_PICOP_INVALID_ARG' }),
+    );
+    agent.destroy();
+    plain.destroy();
+    named.closeAllConnections();
+    named.close();
+  });
 });
 
 describe('createHttpsAgent() and acceptPicop() on an https.Server', () => {
