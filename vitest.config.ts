@@ -83,6 +83,23 @@ export default defineConfig({
         },
         extends: true as const,
       },
+      // The idiom matrices again under the real instrumentations and a PicopGuard in throw mode:
+      // no wrapper's work may be taken for work that escaped its environment.
+      {
+        resolve: { alias },
+        test: {
+          name: 'guarded',
+          include: [
+            'packages/{redis,mysql,pg,amqp,mqtt}/test/idiom-matrix.test.ts',
+            'packages/fetch/test/fetch-through-proxy.test.ts',
+            'test/data-layers/*.test.ts',
+          ],
+          setupFiles: ['test/support/guarded-setup.ts'],
+          env: { PICOP_GUARDED: '1' },
+          execArgv: ['--import', './test/support/guarded-hook.mjs'],
+        },
+        extends: true as const,
+      },
       ...peerRanges.map(({ name, modules, tests }) => ({
         resolve: {
           alias: [

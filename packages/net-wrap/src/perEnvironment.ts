@@ -1,9 +1,9 @@
 import { PicopError } from '@picop/codec';
-import { coverLibrary, inRouted } from '@picop/propagator/internal';
+import { coverLibrary, guarded, inRouted } from '@picop/propagator/internal';
 import type { RoutesOptions } from '@picop/routes';
 import { ContextPools, type PoolContext } from './ContextPools.js';
 import type { PicopPools } from './skeleton.js';
-import { routeResult } from './skeleton.js';
+import { routeMethods } from './skeleton.js';
 import type { PicopWrapperOptions } from './wrapper-options.js';
 
 /** Options of {@link perEnvironment}. */
@@ -123,6 +123,62 @@ function resolve(pools: ContextPools<object>, path: Path): { value: unknown; hol
   return { value, holder };
 }
 
+type Fn = (...args: unknown[]) => unknown;
+
+const RUNS_QUERY = ['then', 'catch', 'finally', 'stream', 'pipe', 'asCallback'];
+const markedOf = new WeakMap<object, object>();
+const unmarked = new WeakMap<object, object>();
+
+/**
+ * While a `PicopGuard` runs, what a call on an instance returns (a query builder, a model class,
+ * a stream: objects and functions, not data) runs its later work as routed work: a knex builder
+ * runs its query when awaited, a Sequelize model when its method is called, in the caller's
+ * context. A thenable has the methods that run it routed in place; anything else stands behind a
+ * proxy whose calls, and what they return, are routed, each on the object itself (`this` is never
+ * the proxy). Without a guard, the value itself.
+ */
+function marked(value: unknown): unknown {
+  if (!guarded()) return value;
+  // A lazy query (a knex builder, a Prisma query) keeps its identity, which its library may
+  // check: the methods that run it are routed in place.
+  if (isLazyQuery(value)) return routeMethods(value, RUNS_QUERY);
+  if (!isMarkable(value)) return value;
+  let proxy = markedOf.get(value);
+  if (proxy === undefined) {
+    proxy = new Proxy(value, {
+      get(target, key) {
+        const member = Reflect.get(target, key);
+        return key === 'constructor' ? member : marked(member);
+      },
+      apply(target, thisArg, args) {
+        const self = (thisArg !== null && unmarked.get(thisArg as object)) || thisArg;
+        return marked(inRouted(target as Fn, self, ...args));
+      },
+    });
+    markedOf.set(value, proxy);
+    unmarked.set(proxy, value);
+  }
+  return proxy;
+}
+
+function isLazyQuery(value: unknown): value is object {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    !(value instanceof Promise) &&
+    typeof (value as { then?: unknown }).then === 'function'
+  );
+}
+
+/** Functions, and objects of a class (builders, streams): not promises, arrays or plain data. */
+function isMarkable(value: unknown): value is object {
+  if (typeof value === 'function') return true;
+  if (typeof value !== 'object' || value === null || value instanceof Promise) return false;
+  if (Array.isArray(value) || ArrayBuffer.isView(value)) return false;
+  const proto = Object.getPrototypeOf(value);
+  return proto !== null && proto !== Object.prototype;
+}
+
 // The object standing for `path` of the active instance: property reads resolve now; calls
 // resolve at the call, so a method or nested object kept from an earlier context still routes.
 function view(pools: ContextPools<object>, path: Path): unknown {
@@ -138,7 +194,7 @@ function view(pools: ContextPools<object>, path: Path): unknown {
       // the active instance's own, bound to it.
       if (typeof key === 'symbol' || key === 'then') {
         return typeof value === 'function'
-          ? (...args: unknown[]) => inRouted(value as (...a: unknown[]) => unknown, holder, ...args)
+          ? (...args: unknown[]) => inRouted(value as Fn, holder, ...args)
           : value;
       }
       let child = children.get(key);
@@ -156,10 +212,7 @@ function view(pools: ContextPools<object>, path: Path): unknown {
           `${path.map(String).join('.') || 'it'} is not a function`,
         );
       }
-      // A lazy thenable (a knex builder, a Prisma query) runs when awaited: routed work too.
-      return routeResult(inRouted(value as (...a: unknown[]) => unknown, holder, ...args), [
-        'then',
-      ]);
+      return marked(inRouted(value as Fn, holder, ...args));
     },
     has(_target, key) {
       return key in (resolve(pools, path).value as object);

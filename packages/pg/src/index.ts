@@ -386,7 +386,7 @@ export class Client extends pg.Client {
       if (!sends) header = Buffer.alloc(0);
     }
     super(enabled ? { ...own, stream: streamOf(header) } : library);
-    if (enabled) routeMethods(this, ['query']);
+    if (enabled) routeMethods(this, ['query', 'connect']);
     const create = picop.isolate?.create;
     const target = environment;
     this.#prepare =

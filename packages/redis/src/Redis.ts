@@ -56,12 +56,16 @@ function rejected(err: unknown, args: unknown[]): Promise<never> {
  * With `showFriendlyErrorStack`, ioredis drops its own frames from a command's stack, up to the
  * caller's: the routing frame is dropped too.
  */
+// Our routing, and the context it runs the command in while a PicopGuard marks it.
+const ROUTE_FRAME =
+  /picopRoute| inRouted |@opentelemetry[\\/]|AsyncLocalStorage\.run|node:async_hooks/;
+
 function withoutRouteFrames(command: Command): void {
   const error = (command as unknown as { errorStack?: Error }).errorStack;
   if (error?.stack !== undefined) {
     error.stack = error.stack
       .split('\n')
-      .filter((line) => !line.includes('picopRoute') && !line.includes(' inRouted '))
+      .filter((line) => !ROUTE_FRAME.test(line))
       .join('\n');
   }
 }
