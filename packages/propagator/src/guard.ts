@@ -250,7 +250,7 @@ export class PicopGuard {
     const operation = this.#httpSpans.get(span);
     if (operation === undefined) return;
     this.#httpSpans.delete(span);
-    if (span.attributes[ROUTED_ATTRIBUTE] !== true) this.#report(operation);
+    if (span.attributes?.[ROUTED_ATTRIBUTE] !== true) this.#report(operation);
   }
 
   forceFlush(): Promise<void> {
