@@ -44,6 +44,8 @@ const { createAgent, perEnvironment } = require('@picop/net-wrap');
 const amqplib = require('amqplib');
 const picopAmqp = require('@picop/amqp');
 const knex = require('knex');
+const { Sequelize } = require('sequelize');
+const pgp = require('pg-promise')();
 
 // How a case ended, and whether the guard flagged anything while it ran.
 const outcome = async (fn) => {
@@ -67,11 +69,14 @@ const get = (url, options) => new Promise((resolve, reject) =>
   const url = 'http://127.0.0.1:' + server.address().port + '/';
   const pgConfig = { host: '127.0.0.1', user: 'postgres', database: 'postgres' };
   const mysqlConfig = { host: '127.0.0.1', user: 'root', database: 'test' };
+  const sequelizeConfig = { dialect: 'postgres', host: '127.0.0.1', username: 'postgres', database: 'postgres', logging: false };
   const pgProxy = await proxied('127.0.0.1:${PG_PORT}');
   const amqpProxy = await proxied('127.0.0.1:5672');
   const wrapped = {
     amqp: await (await picopAmqp.connect('amqp://guest:guest@127.0.0.1:' + amqpProxy)).createChannel(),
     knex: perEnvironment((env) => knex({ client: 'pg', connection: { ...pgConfig, port: pgProxy, stream: picopPg.pgStream(env) } }), { destroy: (k) => k.destroy() }),
+    sequelize: perEnvironment((env) => new Sequelize({ ...sequelizeConfig, port: pgProxy, dialectOptions: { stream: picopPg.pgStream(env) } }), { destroy: (s) => s.close() }),
+    'pg-promise': perEnvironment((env) => pgp({ ...pgConfig, port: pgProxy, stream: picopPg.pgStream(env) }, env.envId ?? 'baseline'), { destroy: (db) => db.$pool.end() }),
     redis: new Redis({ host: '127.0.0.1', port: await proxied('127.0.0.1:${REDIS_PORT}') }),
     pg: new picopPg.Pool({ ...pgConfig, port: pgProxy }),
     mysql: picopMysql.createPool({ ...mysqlConfig, port: await proxied('127.0.0.1:${MYSQL_PORT}') }),
@@ -79,6 +84,8 @@ const get = (url, options) => new Promise((resolve, reject) =>
   const plain = {
     amqp: await (await amqplib.connect('amqp://guest:guest@127.0.0.1:5672')).createChannel(),
     knex: knex({ client: 'pg', connection: { ...pgConfig, port: ${PG_PORT} } }),
+    sequelize: new Sequelize({ ...sequelizeConfig, port: ${PG_PORT} }),
+    'pg-promise': pgp({ ...pgConfig, port: ${PG_PORT} }, 'plain'),
     redis: new IORedis({ host: '127.0.0.1', port: ${REDIS_PORT} }),
     pg: new pg.Pool({ ...pgConfig, port: ${PG_PORT} }),
     mysql: mysql.createPool({ ...mysqlConfig, port: ${MYSQL_PORT} }),
@@ -99,6 +106,8 @@ const get = (url, options) => new Promise((resolve, reject) =>
     'amqp sendToQueue': (c) => c.sendToQueue('picop-guard-nowhere', Buffer.from('x')),
     // Awaited inside the environment: a knex builder runs where it is awaited.
     'knex raw': async (c) => { await c.raw('SELECT 1'); },
+    'sequelize query': (c) => c.query('SELECT 1'),
+    'pg-promise one': (c) => c.one('SELECT 1 AS x'),
     'mysql query': (c) => c.query('SELECT 1'),
     'mysql execute': (c) => c.execute('SELECT ?', [1]),
     'mysql connection': async (c) => {
@@ -274,6 +283,40 @@ describe('PicopGuard', () => {
       handlers: ['feature-1', 'feature-1'],
       warnings: [],
     });
+  }, 60_000);
+
+  it('warns at the first request naming an Env-Id that no HTTP instrumentation extracts', async () => {
+    const warned = async (instrumentations: string, wrap: string) => {
+      const { stdout } = await promisify(execFile)(
+        process.execPath,
+        [
+          '-e',
+          `const { NodeSDK } = require('@opentelemetry/sdk-node');
+          const { HttpInstrumentation } = require('@opentelemetry/instrumentation-http');
+          const { EnvIdPropagator, PicopGuard } = require('@picop/propagator');
+          const warnings = [];
+          process.on('warning', (w) => w.name === 'PicopWarning' && warnings.push(w.code));
+          new NodeSDK({ textMapPropagator: new EnvIdPropagator(), instrumentations: [${instrumentations}],
+            spanProcessors: [new PicopGuard({ checkModules: false })] }).start();
+          const http = require('node:http');
+          const { acceptPicop, createAgent } = require('@picop/net-wrap');
+          const server = ${wrap}(http.createServer((req, res) => res.end('ok')));
+          server.listen(0, '127.0.0.1', () => {
+            // An acceptPicop server reads the PiCoP header first: our agent sends it.
+            const agent = ${wrap ? "createAgent({ origins: '127.0.0.1' })" : 'undefined'};
+            http.get({ host: '127.0.0.1', port: server.address().port, agent, headers: { 'env-id': 'feature-1' } },
+              (res) => res.resume().on('end', () => setImmediate(() => {
+                console.log(JSON.stringify(warnings)); process.exit(0); })));
+          });`,
+        ],
+        { cwd: root },
+      );
+      return JSON.parse(stdout);
+    };
+    // What an ES module app without OpenTelemetry's loader hook gets: no instrumentation patched.
+    expect(await warned('', '')).toEqual(['PICOP_HTTP_NOT_INSTRUMENTED']);
+    expect(await warned('new HttpInstrumentation()', '')).toEqual([]);
+    expect(await warned('', 'acceptPicop')).toEqual([]);
   }, 60_000);
 
   it('refuses an unknown mode', async () => {

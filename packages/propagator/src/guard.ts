@@ -1,3 +1,5 @@
+import diagnostics from 'node:diagnostics_channel';
+import type http from 'node:http';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import {
@@ -153,6 +155,13 @@ export interface PicopGuardOptions {
   checkModules?: boolean;
 }
 
+/** Node's diagnostics channel of every HTTP request a server starts on. */
+const REQUEST_START = 'http.server.request.start';
+interface RequestStart {
+  request: http.IncomingMessage;
+  server: http.Server;
+}
+
 /** Operations {@link PicopGuard.unrouted} keeps (the first ones). */
 const KEPT = 1000;
 
@@ -192,6 +201,7 @@ export class PicopGuard {
   #counter: Counter | undefined;
   #checked = false;
   #active = true;
+  readonly #onRequest = (message: unknown) => this.#checkRequest(message as RequestStart);
 
   constructor(options: PicopGuardOptions = {}) {
     if (options.mode !== undefined && options.mode !== 'warn' && options.mode !== 'throw') {
@@ -205,6 +215,7 @@ export class PicopGuard {
     this.#checkModules = options.checkModules ?? true;
     const global = globalThis as Global;
     global[GUARDS] = (global[GUARDS] ?? 0) + 1;
+    diagnostics.subscribe(REQUEST_START, this.#onRequest);
   }
 
   /** The unrouted operations seen so far (the first 1,000): assert it is empty in a test. */
@@ -261,6 +272,7 @@ export class PicopGuard {
   shutdown(): Promise<void> {
     if (this.#active) {
       this.#active = false;
+      diagnostics.unsubscribe(REQUEST_START, this.#onRequest);
       (globalThis as Global)[GUARDS] = ((globalThis as Global)[GUARDS] ?? 1) - 1;
     }
     return Promise.resolve();
@@ -278,6 +290,23 @@ export class PicopGuard {
     this.#counter.add(1, { system, env_id: envId });
     warnOnce(`${system}\n${envId}`, message, 'PICOP_UNROUTED');
     return new PicopError('ERR_PICOP_UNROUTED', message);
+  }
+
+  // At the first request that names an Env-Id: a server whose handlers no HTTP instrumentation
+  // (nor acceptPicop) runs never extracts it, and the request runs in the baseline.
+  #checkRequest({ request, server }: RequestStart): void {
+    const named =
+      request.headers[DEFAULT_FIELD_NAME.toLowerCase()] !== undefined ||
+      /(^|[\s,;])env-id\s*=/i.test(String(request.headers.baggage ?? ''));
+    if (!named) return;
+    diagnostics.unsubscribe(REQUEST_START, this.#onRequest);
+    const emit = server.emit as { __wrapped?: boolean };
+    if (emit.__wrapped === true || Object.hasOwn(server, 'emit')) return;
+    warnOnce(
+      'http-not-instrumented',
+      "PiCoP: a request named an Env-Id, but no HTTP instrumentation runs this server's handlers: the Env-Id was not extracted, and the request runs in the baseline. Give the NodeSDK the HttpInstrumentation; an ES module app also registers OpenTelemetry's loader hook first (register('@opentelemetry/instrumentation/hook.mjs', import.meta.url) in a file loaded with node --import)",
+      'PICOP_HTTP_NOT_INSTRUMENTED',
+    );
   }
 
   // Once, at the first span (the SDK has started): the set-up mistakes that lose every Env-Id.
