@@ -15,10 +15,11 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inBoth } from './support/environments.js';
 import { useContextManager } from './support/otel-and-tls.js';
+import { runId } from './support/run-id.js';
 import { AMQP_URL, MQTT_PORT, MYSQL_PORT, PG_PORT, REDIS_PORT } from './support/servers.js';
 
 useContextManager();
-const run = `iso${Date.now().toString(36)}`;
+const run = `iso${runId()}`;
 const HOSTILE = ["f1';DROP", 'a:b', 'x`y', 'a"b', 'feature-1;', 'e'.repeat(49)];
 
 describe('redis: a key prefix or a database per environment', () => {

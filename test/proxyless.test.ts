@@ -18,6 +18,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inBoth } from './support/environments.js';
 import { useContextManager } from './support/otel-and-tls.js';
+import { runId } from './support/run-id.js';
 import {
   AMQP_URL,
   type ExtraServer,
@@ -33,7 +34,7 @@ import {
 } from './support/servers.js';
 
 useContextManager();
-const run = `picop-proxyless-${Date.now().toString(36)}`;
+const run = `picop-proxyless-${runId()}`;
 const local = (port: number) => `127.0.0.1:${port}`;
 const routesOf = (redis: Redis) => {
   const routes = redis.pools?.routes;

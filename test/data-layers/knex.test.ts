@@ -20,10 +20,11 @@ import {
 } from '../support/data-layer.js';
 import { type Env, inBoth } from '../support/environments.js';
 import { useContextManager } from '../support/otel-and-tls.js';
+import { runId } from '../support/run-id.js';
 import { PG_HOST, PG_PORT } from '../support/servers.js';
 
 useContextManager();
-const TABLE = `knex_${Date.now().toString(36)}`;
+const TABLE = `knex_${runId()}`;
 const pgLogin = { user: 'postgres', database: 'postgres' };
 
 /** The recipe: one knex per environment, `config(env)` its connection and search path. */

@@ -17,10 +17,11 @@ import {
 } from '../support/data-layer.js';
 import type { Env } from '../support/environments.js';
 import { useContextManager } from '../support/otel-and-tls.js';
+import { runId } from '../support/run-id.js';
 import { PG_HOST, PG_PORT } from '../support/servers.js';
 
 useContextManager();
-const TABLE = `mikro_${Date.now().toString(36)}`;
+const TABLE = `mikro_${runId()}`;
 const login = { user: 'postgres', dbName: 'postgres' };
 const [major = 0, minor = 0] = process.versions.node.split('.').map(Number);
 const supported = major > 22 || (major === 22 && minor >= 17);

@@ -16,9 +16,10 @@ import {
 } from '../support/data-layer.js';
 import { inBoth } from '../support/environments.js';
 import { useContextManager } from '../support/otel-and-tls.js';
+import { runId } from '../support/run-id.js';
 
 useContextManager();
-const TABLE = `pgp_${Date.now().toString(36)}`;
+const TABLE = `pgp_${runId()}`;
 const insert = `INSERT INTO ${TABLE} (env, what) VALUES ($1, $2)`;
 
 describe('pg-promise, one Database per environment', () => {

@@ -23,9 +23,10 @@ import {
   usePgStores,
 } from '../support/data-layer.js';
 import { useContextManager } from '../support/otel-and-tls.js';
+import { runId } from '../support/run-id.js';
 
 useContextManager();
-const SUFFIX = Date.now().toString(36);
+const SUFFIX = runId();
 const LIBRARIES = ['drizzle', 'kysely', 'typeorm'] as const;
 const tableOf = (library: (typeof LIBRARIES)[number]) => `${library}_${SUFFIX}`;
 const TABLES = LIBRARIES.map(tableOf) as [string, ...string[]];

@@ -23,10 +23,11 @@ import {
 } from '../support/data-layer.js';
 import type { Env } from '../support/environments.js';
 import { useContextManager } from '../support/otel-and-tls.js';
+import { runId } from '../support/run-id.js';
 import { PG_HOST, PG_PORT } from '../support/servers.js';
 
 useContextManager();
-const TABLE = `sequelize_${Date.now().toString(36)}`;
+const TABLE = `sequelize_${runId()}`;
 const pgLogin = { username: 'postgres', database: 'postgres' };
 const mysqlLogin = { username: 'root', password: '', database: 'test' };
 

@@ -8,10 +8,11 @@ import { Redis as IORedis } from 'ioredis';
 import type { MqttClient } from 'mqtt';
 import { describe, expect, it } from 'vitest';
 import { useContextManager } from '../support/otel-and-tls.js';
+import { runId } from '../support/run-id.js';
 import { MQTT_PORT, REDIS_PORT } from '../support/servers.js';
 
 useContextManager();
-const run = `overlap${Date.now().toString(36)}`;
+const run = `overlap${runId()}`;
 const refused = { code: 'ERR_PICOP_INVALID_ARG' };
 
 describe('Redis key-prefix isolation', () => {

@@ -7,10 +7,11 @@ import amqplib, { type Channel, type ChannelModel, type ConfirmChannel } from 'a
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { inBoth } from '../../../test/support/environments.js';
 import { useContextManager } from '../../../test/support/otel-and-tls.js';
+import { runId } from '../../../test/support/run-id.js';
 import { AMQP_URL, type ExtraServer, startRabbitmq } from '../../../test/support/servers.js';
 
 useContextManager();
-const run = `picop-matrix-${Date.now().toString(36)}`;
+const run = `picop-matrix-${runId()}`;
 const broker = new URL(AMQP_URL);
 
 describe('@picop/amqp idiom matrix', () => {

@@ -1,10 +1,11 @@
 import { createProxy, type PicopProxy } from '@picop/proxy';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectHandledUnder, runTraced } from '../../../test/support/otel-and-tls.js';
+import { runId } from '../../../test/support/run-id.js';
 import { AMQP_URL } from '../../../test/support/servers.js';
 
 const broker = new URL(AMQP_URL);
-const queue = `picop-amqp-otel-${Date.now().toString(36)}`;
+const queue = `picop-amqp-otel-${runId()}`;
 
 describe('@picop/amqp with @opentelemetry/instrumentation-amqplib', () => {
   let proxy: PicopProxy;

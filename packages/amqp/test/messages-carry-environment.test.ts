@@ -6,6 +6,7 @@ import amqplib, { type ChannelModel, type ConsumeMessage } from 'amqplib';
 import { Redis as IORedis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useContextManager } from '../../../test/support/otel-and-tls.js';
+import { runId } from '../../../test/support/run-id.js';
 import {
   AMQP_URL,
   type ExtraServer,
@@ -15,7 +16,7 @@ import {
 } from '../../../test/support/servers.js';
 
 useContextManager();
-const run = `picop-amqp-${Date.now().toString(36)}`;
+const run = `picop-amqp-${runId()}`;
 const broker = new URL(AMQP_URL);
 
 describe('@picop/amqp through the PiCoP proxy', () => {

@@ -3,9 +3,10 @@
 // knows nothing of it). In a child process, for the NodeSDK's globals.
 import { expect, it } from 'vitest';
 import { expectHandledUnder, runTraced } from '../../../test/support/otel-and-tls.js';
+import { runId } from '../../../test/support/run-id.js';
 import { REDIS_HOST, REDIS_PORT } from '../../../test/support/servers.js';
 
-const queue = `picop-bullmq-otel-${Date.now().toString(36)}`;
+const queue = `picop-bullmq-otel-${runId()}`;
 
 it("the processor runs under bullmq-otel's process span, in the request's trace and environment", async () => {
   const script = `

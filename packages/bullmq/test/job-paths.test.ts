@@ -10,10 +10,11 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { useMysqlStores } from '../../../test/support/data-layer.js';
 import { inBoth } from '../../../test/support/environments.js';
 import { useContextManager } from '../../../test/support/otel-and-tls.js';
+import { runId } from '../../../test/support/run-id.js';
 import { REDIS_HOST, REDIS_PORT, startRedis } from '../../../test/support/servers.js';
 
 useContextManager();
-const RUN = Date.now().toString(36);
+const RUN = runId();
 let queues = 0;
 const queueName = () => `picop-paths-${RUN}-${++queues}`;
 const connections: IORedis[] = [];

@@ -12,10 +12,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Env, inBoth } from '../../../test/support/environments.js';
 import { useContextManager } from '../../../test/support/otel-and-tls.js';
 import { useServerPair } from '../../../test/support/pair.js';
+import { runId } from '../../../test/support/run-id.js';
 import { REDIS_HOST, REDIS_PORT, startRedis } from '../../../test/support/servers.js';
 
 useContextManager();
-const RUN = Date.now().toString(36);
+const RUN = runId();
 let queues = 0;
 const queueName = () => `picop-${RUN}-${++queues}`;
 const connections: IORedis[] = [];

@@ -8,10 +8,11 @@ import { createProxy, type PicopProxy } from '@picop/proxy';
 import type { MqttClient } from 'mqtt';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { selfSignedCert, useContextManager } from '../../../test/support/otel-and-tls.js';
+import { runId } from '../../../test/support/run-id.js';
 import { freePort, MQTT_PORT, startMosquitto } from '../../../test/support/servers.js';
 
 useContextManager();
-const run = `picop-mqtt-${Date.now().toString(36)}`;
+const run = `picop-mqtt-${runId()}`;
 const open: MqttClient[] = [];
 const track = <T extends MqttClient>(client: T): T => {
   open.push(client);

@@ -14,6 +14,7 @@ import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inBoth } from '../../../test/support/environments.js';
 import { useContextManager } from '../../../test/support/otel-and-tls.js';
+import { runId } from '../../../test/support/run-id.js';
 import {
   type ExtraServer,
   MQTT_PORT,
@@ -24,7 +25,7 @@ import {
 import { next, Observer } from './helpers.js';
 
 useContextManager();
-const run = `picop-matrix-${Date.now().toString(36)}`;
+const run = `picop-matrix-${runId()}`;
 
 describe('@picop/mqtt idiom matrix', () => {
   let second: ExtraServer;

@@ -10,6 +10,7 @@ import mysql from 'mysql2/promise';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type Env, inBoth } from '../../../test/support/environments.js';
 import { useContextManager } from '../../../test/support/otel-and-tls.js';
+import { runId } from '../../../test/support/run-id.js';
 import {
   type ExtraServer,
   MYSQL_DATABASE,
@@ -26,7 +27,7 @@ const disposable =
 
 useContextManager();
 
-const TABLE = `picop_matrix_${Date.now().toString(36)}`;
+const TABLE = `picop_matrix_${runId()}`;
 const login = { user: MYSQL_USER, password: MYSQL_PASSWORD, database: MYSQL_DATABASE };
 
 describe('@picop/mysql idiom matrix', () => {

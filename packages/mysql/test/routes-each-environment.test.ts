@@ -5,6 +5,7 @@ import { createProxy, type PicopProxy } from '@picop/proxy';
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { selfSignedCert, useContextManager } from '../../../test/support/otel-and-tls.js';
+import { runId } from '../../../test/support/run-id.js';
 import {
   type ExtraServer,
   MYSQL_DATABASE,
@@ -17,7 +18,7 @@ import {
 
 useContextManager();
 
-const TABLE = `picop_mysql_${Date.now().toString(36)}`;
+const TABLE = `picop_mysql_${runId()}`;
 const login = { user: MYSQL_USER, password: MYSQL_PASSWORD, database: MYSQL_DATABASE };
 const { key, cert } = selfSignedCert();
 

@@ -12,12 +12,13 @@ import QueryStream from 'pg-query-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Env, inBoth } from '../../../test/support/environments.js';
 import { selfSignedCert, useContextManager } from '../../../test/support/otel-and-tls.js';
+import { runId } from '../../../test/support/run-id.js';
 import { PG_HOST, PG_PORT, startPostgres } from '../../../test/support/servers.js';
 import { usePgPair } from './helpers.js';
 
 useContextManager();
 
-const TABLE = `picop_pg_${Date.now().toString(36)}`;
+const TABLE = `picop_pg_${runId()}`;
 const base = { user: 'postgres', database: 'postgres' };
 
 describe('@picop/pg idiom matrix (feature-1 and the baseline, interleaved)', () => {

@@ -5,6 +5,7 @@ import { connect } from '@picop/net-wrap';
 import { createProxy, type PicopProxy } from '@picop/proxy';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SIGNATURE_HEX } from '../../../test/support/header.js';
+import { runId } from '../../../test/support/run-id.js';
 import {
   type ExtraServer,
   REDIS_HOST,
@@ -14,7 +15,7 @@ import {
 import { RespClient } from './helpers.js';
 
 const SIGNATURE = SIGNATURE_HEX;
-const key = `picop:go:${Date.now().toString(36)}`;
+const key = `picop:go:${runId()}`;
 
 /** A raw socket that first writes `headerHex`, as the Go reference's header.Format does. */
 function goClient(port: number, headerHex: string): RespClient {

@@ -4,6 +4,7 @@ import { connect } from '@picop/net-wrap';
 import { createProxy, type PicopProxy } from '@picop/proxy';
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runId } from '../../../test/support/run-id.js';
 import {
   type ExtraServer,
   MYSQL_DATABASE,
@@ -17,7 +18,7 @@ import {
 } from '../../../test/support/servers.js';
 import { RespClient } from './helpers.js';
 
-const run = Date.now().toString(36);
+const run = runId();
 
 describe('routing real servers by Env-Id', () => {
   let second: ExtraServer;

@@ -8,6 +8,7 @@ import { Redis as IORedis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Env, inBoth } from '../../../test/support/environments.js';
 import { useContextManager } from '../../../test/support/otel-and-tls.js';
+import { runId } from '../../../test/support/run-id.js';
 import {
   type ExtraServer,
   freePort,
@@ -17,7 +18,7 @@ import {
 } from '../../../test/support/servers.js';
 
 useContextManager();
-const run = `picop:matrix:${Date.now().toString(36)}`;
+const run = `picop:matrix:${runId()}`;
 const ENVS: readonly Env[] = ['feature-1', 'main'];
 
 describe('@picop/redis idiom matrix', () => {

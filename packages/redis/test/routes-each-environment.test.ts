@@ -4,6 +4,7 @@ import { type PicopRedisClientOptions, Redis } from '@picop/redis';
 import { Redis as IORedis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useContextManager } from '../../../test/support/otel-and-tls.js';
+import { runId } from '../../../test/support/run-id.js';
 import {
   type ExtraServer,
   REDIS_HOST,
@@ -12,7 +13,7 @@ import {
 } from '../../../test/support/servers.js';
 
 useContextManager();
-const run = `picop:redis:${Date.now().toString(36)}`;
+const run = `picop:redis:${runId()}`;
 
 describe('@picop/redis through the PiCoP proxy', () => {
   let second: ExtraServer;

@@ -5,10 +5,11 @@ import { createProxy, type PicopProxy } from '@picop/proxy';
 import { Redis } from '@picop/redis';
 import { Redis as IORedis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runId } from '../../../test/support/run-id.js';
 import { REDIS_HOST, REDIS_PORT } from '../../../test/support/servers.js';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
-const key = `picop:redis:plain:${Date.now().toString(36)}`;
+const key = `picop:redis:plain:${runId()}`;
 
 describe('@picop/redis is transparent', () => {
   it('is plain ioredis with picop: false: direct connection, same replies and errors', async () => {
