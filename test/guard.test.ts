@@ -158,11 +158,16 @@ interface Report {
   error?: string;
 }
 
-async function run(mode: string, sdk = NODE_SDK): Promise<Report> {
-  const { stdout } = await promisify(execFile)(process.execPath, ['-e', script(mode, sdk)], {
+/** Runs `code` in a child Node process at the repository's root; its last line of output, parsed. */
+async function child<T>(code: string): Promise<T> {
+  const { stdout } = await promisify(execFile)(process.execPath, ['-e', code], {
     cwd: root,
   }).catch((err) => err);
-  const report = JSON.parse(stdout.trim().split('\n').pop() as string) as Report;
+  return JSON.parse(stdout.trim().split('\n').pop() as string) as T;
+}
+
+async function run(mode: string, sdk = NODE_SDK): Promise<Report> {
+  const report = await child<Report>(script(mode, sdk));
   expect(report.error).toBeUndefined();
   return report;
 }
@@ -221,11 +226,8 @@ describe('PicopGuard', () => {
 
   it('warns at the first span for each client library loaded that no @picop package routes', async () => {
     const loaded = async (checkModules: boolean) => {
-      const { stdout } = await promisify(execFile)(
-        process.execPath,
-        [
-          '-e',
-          `const { NodeSDK } = require('@opentelemetry/sdk-node');
+      return child<unknown>(
+        `const { NodeSDK } = require('@opentelemetry/sdk-node');
           const { EnvIdPropagator, PicopGuard } = require('@picop/propagator');
           const warnings = [];
           process.on('warning', (w) => w.code === 'PICOP_UNROUTED_MODULE' && warnings.push(w.message.split(' ')[1]));
@@ -234,10 +236,7 @@ describe('PicopGuard', () => {
           require('ioredis'); require('knex'); require('@picop/pg');
           require('@opentelemetry/api').trace.getTracer('t').startSpan('first').end();
           setImmediate(() => console.log(JSON.stringify(warnings.sort())));`,
-        ],
-        { cwd: root },
       );
-      return JSON.parse(stdout);
     };
     // pg is loaded too, by @picop/pg: routed.
     expect(await loaded(true)).toEqual(['ioredis', 'knex']);
@@ -246,11 +245,8 @@ describe('PicopGuard', () => {
 
   it('acceptPicop warns once when the HTTP instrumentation would lose the connection’s Env-Id', async () => {
     const served = async (propagators: string) => {
-      const { stdout } = await promisify(execFile)(
-        process.execPath,
-        [
-          '-e',
-          `const { NodeSDK } = require('@opentelemetry/sdk-node');
+      return child<unknown>(
+        `const { NodeSDK } = require('@opentelemetry/sdk-node');
           const { CompositePropagator, W3CTraceContextPropagator } = require('@opentelemetry/core');
           const { HttpInstrumentation } = require('@opentelemetry/instrumentation-http');
           const { EnvIdPropagator, getEnvId, withEnvId } = require('@picop/propagator');
@@ -270,10 +266,7 @@ describe('PicopGuard', () => {
               setImmediate(() => { console.log(JSON.stringify({ handlers, warnings })); process.exit(0); });
             });
           });`,
-        ],
-        { cwd: root },
       );
-      return JSON.parse(stdout);
     };
     expect(await served('new W3CTraceContextPropagator()')).toEqual({
       handlers: ['none', 'none'],
@@ -287,11 +280,8 @@ describe('PicopGuard', () => {
 
   it('warns at the first request naming an Env-Id that no HTTP instrumentation extracts', async () => {
     const warned = async (instrumentations: string, wrap: string) => {
-      const { stdout } = await promisify(execFile)(
-        process.execPath,
-        [
-          '-e',
-          `const { NodeSDK } = require('@opentelemetry/sdk-node');
+      return child<unknown>(
+        `const { NodeSDK } = require('@opentelemetry/sdk-node');
           const { HttpInstrumentation } = require('@opentelemetry/instrumentation-http');
           const { EnvIdPropagator, PicopGuard } = require('@picop/propagator');
           const warnings = [];
@@ -308,10 +298,7 @@ describe('PicopGuard', () => {
               (res) => res.resume().on('end', () => setImmediate(() => {
                 console.log(JSON.stringify(warnings)); process.exit(0); })));
           });`,
-        ],
-        { cwd: root },
       );
-      return JSON.parse(stdout);
     };
     // What an ES module app without OpenTelemetry's loader hook gets: no instrumentation patched.
     expect(await warned('', '')).toEqual(['PICOP_HTTP_NOT_INSTRUMENTED']);

@@ -312,21 +312,25 @@ export class QueueEvents extends BullQueueEvents {
     this.#makeLookup = () => new BullQueue(name, lookup, ...(rest as []));
   }
 
+  /** BullMQ types each event's arguments; they pass through as they come. */
+  #emitNow(event: string | symbol, ...args: unknown[]): boolean {
+    const emit = super.emit as (event: string | symbol, ...args: unknown[]) => boolean;
+    return emit.call(this, event, ...args);
+  }
+
   override emit(event: string | symbol, ...args: unknown[]): boolean {
-    // BullMQ types each event's arguments; they pass through as they come.
-    const emitNow = (...all: unknown[]) => (super.emit as (...a: unknown[]) => boolean)(...all);
     const jobId = (args[0] as { jobId?: unknown } | undefined)?.jobId;
     if (event === 'error' || (typeof jobId !== 'string' && this.#queued === 0)) {
-      return emitNow(event, ...args);
+      return this.#emitNow(event, ...args);
     }
     const metadata = typeof jobId === 'string' ? this.#metadataOf(jobId) : undefined;
     this.#queued++;
     this.#order = this.#order.then(async () => {
       const ctx = withJobEnvId(context.active(), (await metadata) ?? undefined);
       try {
-        context.with(ctx, emitNow, undefined, event, ...args);
+        context.with(ctx, this.#emitNow, this, event, ...args);
       } catch (err) {
-        emitNow('error', err);
+        this.#emitNow('error', err);
       } finally {
         this.#queued--;
       }

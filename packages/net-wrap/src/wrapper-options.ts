@@ -368,6 +368,8 @@ export function explainRefusal(
     const reset = event === 'error' && RESETS.has((args[0] as { code?: string })?.code ?? '');
     if (event === 'end' || reset) {
       done();
+      // The client ended first (pg's connect() then end() at once): the peer's close answers it.
+      if (socket.writableEnded) return pass(this, event, args);
       // Nothing, or (a server that speaks first) its greeting alone: the reset may have lost
       // its refusal.
       const error = hungUp();

@@ -193,6 +193,19 @@ describe('@picop/pg idiom matrix (feature-1 and the baseline, interleaved)', () 
     await client.end();
   });
 
+  it('connect() then end() at once (node-postgres issue #320): it ends as pg does, with no error', async () => {
+    const client = await withEnvId('feature-1', () => new Client(config));
+    const errors: unknown[] = [];
+    client.on('error', (err) => errors.push(err));
+    client.connect().catch((err: unknown) => errors.push(err));
+    const ended = new Promise((resolve) => client.once('end', resolve));
+    await client.end();
+    await ended;
+    // A settled connect() rejection would have been pushed in its own microtask.
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(errors).toEqual([]);
+  });
+
   it('with ssl: the header goes first, then the SSLRequest and TLS', async () => {
     const { cert, key } = selfSignedCert();
     const tlsServer = await startPostgres({ ssl: { cert, key } });
