@@ -32,6 +32,8 @@ export function resolveOptions(url: string | undefined, options: IClientOptions)
     const clientId = parsed.searchParams.get('clientId');
     if (clientId !== null) fromUrl.clientId = clientId;
     resolved = { ...fromUrl, ...options };
+    // mqtt.js's own check, with its message: `{ protocol: null }` wins over the URL's.
+    if (!resolved.protocol) throw new Error('Missing protocol');
   }
   if (resolved.auth !== undefined) {
     const [, username, password] = /^(.+?):(.+)$/.exec(resolved.auth) ?? [undefined, resolved.auth];
@@ -41,6 +43,16 @@ export function resolveOptions(url: string | undefined, options: IClientOptions)
   // mqtt.js takes a protocol with or without its colon ('mqtts:' or 'mqtts').
   const bare = (protocol: string | undefined) =>
     protocol?.replace(/:$/, '') as IClientOptions['protocol'];
+  // mqtt.js's own checks, with its messages: a cert and key want a secure protocol, and only
+  // `mqtt` becomes `mqtts`.
+  if (resolved.cert && resolved.key) {
+    if (!resolved.protocol) throw new Error('Missing secure protocol key');
+    const named = bare(resolved.protocol) as string;
+    if (named === 'mqtt') resolved.protocol = 'mqtts';
+    else if (named !== 'mqtts' && (TCP.has(named) || TLS.has(named))) {
+      throw new Error(`Unknown protocol for secure connection: "${named}"!`);
+    }
+  }
   resolved.protocol = bare(resolved.protocol) ?? 'mqtt';
   if (resolved.servers !== undefined) {
     resolved.servers = resolved.servers.map((s) => ({
@@ -48,7 +60,6 @@ export function resolveOptions(url: string | undefined, options: IClientOptions)
       protocol: bare(s.protocol) as typeof s.protocol,
     }));
   }
-  if (resolved.cert && resolved.key && TCP.has(resolved.protocol)) resolved.protocol = 'mqtts';
   const transports = [resolved.protocol, ...(resolved.servers ?? []).map((s) => s.protocol)];
   for (const protocol of transports) {
     if (protocol !== undefined && !TCP.has(protocol) && !TLS.has(protocol)) {

@@ -1,4 +1,5 @@
 import { connect } from '@picop/mqtt';
+import mqtt, { type IClientOptions } from 'mqtt';
 import { describe, expect, it } from 'vitest';
 import { resolveOptions } from '../src/options.js';
 
@@ -25,8 +26,36 @@ describe('resolveOptions()', () => {
     ).toBe('mqtt');
   });
 
-  it("says 'Missing protocol' for a URL without one, as mqtt.js does", () => {
+  it("says 'Missing protocol' for an address that is no URL", () => {
     expect(() => resolveOptions('127.0.0.1:1883', {})).toThrow('Missing protocol');
+  });
+
+  it('refuses what mqtt.js refuses, with its messages', () => {
+    const message = (call: () => unknown) => {
+      try {
+        call();
+      } catch (err) {
+        return (err as Error).message;
+      }
+      return 'no error';
+    };
+    const cases: Array<[string | undefined, IClientOptions]> = [
+      ['tcp://broker', { protocol: null as unknown as 'mqtt' }],
+      [undefined, { cert: 'c', key: 'k' }],
+      [undefined, { cert: 'c', key: 'k', protocol: 'tcp' }],
+      [undefined, { cert: 'c', key: 'k', protocol: 'ssl' }],
+    ];
+    for (const [url, options] of cases) {
+      const theirs = message(() =>
+        url === undefined ? mqtt.connect(options) : mqtt.connect(url, options),
+      );
+      expect(theirs).not.toBe('no error');
+      expect(message(() => resolveOptions(url, options))).toBe(theirs);
+    }
+    // And a cert and key make `mqtt` into `mqtts`, as in mqtt.js.
+    expect(resolveOptions(undefined, { cert: 'c', key: 'k', protocol: 'mqtt' }).protocol).toBe(
+      'mqtts',
+    );
   });
 });
 
