@@ -10,10 +10,10 @@ import { closedLoop, env, loadsByClient, startPicopProxy, stopAll } from './load
 
 context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
 const broker = new URL(process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672');
-const N = env('BENCH_AMQP_OPS', 20_000);
+const N = env('BENCH_AMQP_OPS', 40_000);
 const N_RTT = env('BENCH_AMQP_RTT_OPS', 5_000);
 const INFLIGHT = env('BENCH_INFLIGHT', 32);
-const ROUNDS = env('BENCH_ROUNDS', 2);
+const ROUNDS = env('BENCH_ROUNDS', 4);
 const { port } = await startPicopProxy([
   '--default',
   `${broker.hostname}:${broker.port || 5672}`,
