@@ -39,6 +39,11 @@ const peerRanges = [
     modules: { ioredis: 'built/index.js' },
     tests: 'packages/redis/test/*.test.ts',
   },
+  {
+    name: 'redis-oldest',
+    modules: { redis: 'dist/index.js' },
+    tests: 'packages/node-redis/test/*.test.ts',
+  },
   { name: 'pg-oldest', modules: { pg: 'lib/index.js' }, tests: 'packages/pg/test/*.test.ts' },
   {
     name: 'mqtt-oldest',
@@ -90,7 +95,7 @@ export default defineConfig({
         test: {
           name: 'guarded',
           include: [
-            'packages/{redis,mysql,pg,amqp,mqtt}/test/idiom-matrix.test.ts',
+            'packages/{redis,node-redis,mysql,pg,amqp,mqtt}/test/idiom-matrix.test.ts',
             'packages/fetch/test/fetch-through-proxy.test.ts',
             'test/data-layers/*.test.ts',
           ],

@@ -7,6 +7,7 @@ import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
 import { IORedisInstrumentation } from '@opentelemetry/instrumentation-ioredis';
 import { MySQL2Instrumentation } from '@opentelemetry/instrumentation-mysql2';
 import { PgInstrumentation } from '@opentelemetry/instrumentation-pg';
+import { RedisInstrumentation } from '@opentelemetry/instrumentation-redis';
 import { UndiciInstrumentation } from '@opentelemetry/instrumentation-undici';
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import { EnvIdPropagator, PicopGuard } from '@picop/propagator';
@@ -22,6 +23,7 @@ const sdk = new NodeSDK({
   instrumentations: [
     new IORedisInstrumentation({ requireParentSpan: false }),
     new PgInstrumentation({ requireParentSpan: false }),
+    new RedisInstrumentation({ requireParentSpan: false }),
     new MySQL2Instrumentation(),
     new AmqplibInstrumentation(),
     new UndiciInstrumentation(),

@@ -82,12 +82,22 @@ function stopper(child: ChildProcess, cleanup?: () => void): () => Promise<void>
   };
 }
 
-/** A second redis-server on a free port (or `port`: a restart), keeping nothing on disk. */
-export async function startRedis(port?: number): Promise<ExtraServer> {
+/**
+ * A second redis-server on a free port (or `port`: a restart), keeping nothing on disk; with `tls`
+ * (PEM files), that port speaks TLS only.
+ */
+export async function startRedis(
+  port?: number,
+  tls?: { certFile: string; keyFile: string },
+): Promise<ExtraServer> {
   port ??= await freePort();
+  const listen = tls
+    ? ['--port', '0', '--tls-port', String(port), '--tls-cert-file', tls.certFile]
+    : ['--port', String(port)];
+  if (tls) listen.push('--tls-key-file', tls.keyFile, '--tls-auth-clients', 'no');
   const child = spawn(
     'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+    [...listen, '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
     {
       stdio: 'ignore',
     },

@@ -17,6 +17,7 @@ export {
 } from './constants.js';
 export type { MessageFields, SelectiveOptions } from './messages.js';
 export { messageFieldsGetter, selectionOf, withContextFields } from './messages.js';
+export { routedObject } from './perEnvironment.js';
 export type { NodeCallback, PoolParts } from './skeleton.js';
 export {
   perEnvironmentOnly,

@@ -137,7 +137,7 @@ const unmarked = new WeakMap<object, object>();
  * proxy whose calls, and what they return, are routed, each on the object itself (`this` is never
  * the proxy). Without a guard, the value itself.
  */
-function marked(value: unknown): unknown {
+export function routedObject(value: unknown): unknown {
   if (!guarded()) return value;
   // A lazy query (a knex builder, a Prisma query) keeps its identity, which its library may
   // check: the methods that run it are routed in place.
@@ -148,11 +148,11 @@ function marked(value: unknown): unknown {
     proxy = new Proxy(value, {
       get(target, key) {
         const member = Reflect.get(target, key);
-        return key === 'constructor' ? member : marked(member);
+        return key === 'constructor' ? member : routedObject(member);
       },
       apply(target, thisArg, args) {
         const self = (thisArg !== null && unmarked.get(thisArg as object)) || thisArg;
-        return marked(inRouted(target as Fn, self, ...args));
+        return routedObject(inRouted(target as Fn, self, ...args));
       },
     });
     markedOf.set(value, proxy);
@@ -212,7 +212,7 @@ function view(pools: ContextPools<object>, path: Path): unknown {
           `${path.map(String).join('.') || 'it'} is not a function`,
         );
       }
-      return marked(inRouted(value as Fn, holder, ...args));
+      return routedObject(inRouted(value as Fn, holder, ...args));
     },
     has(_target, key) {
       return key in (resolve(pools, path).value as object);
