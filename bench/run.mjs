@@ -10,6 +10,7 @@ const ALL = [
   'latency',
   'mysql',
   'redis',
+  'node-redis',
   'amqp',
   'pg',
   'mqtt',
