@@ -7,8 +7,8 @@ import {
   emitError,
   fallbackEnvId,
   inRouted,
+  isolationName,
   type PicopWrapperOptions,
-  refuseDirect,
   routedObject,
   splitOptions,
   wrapperPools,
@@ -32,7 +32,19 @@ const LABEL = '@picop/node-redis';
 coverLibrary('redis');
 
 /** The `picop` key of the options. */
-export type PicopNodeRedisOptions = PicopWrapperOptions;
+export interface PicopNodeRedisOptions extends PicopWrapperOptions {
+  /** Logical isolation on the client's own Redis: see {@link NodeRedisIsolation}. */
+  isolate?: NodeRedisIsolation;
+}
+
+/** Each environment's keys on the one Redis, in a database of its own. */
+export interface NodeRedisIsolation {
+  /**
+   * The database index of an environment (`SELECT`); `undefined`: the baseline's. It may not be
+   * the baseline's own database (the client's `database`, 0 by default).
+   */
+  db?: (envId: string) => number | undefined;
+}
 
 /** node-redis's client options plus `picop` (`false` turns PiCoP off: plain node-redis). */
 export type PicopRedisClientOptions<
@@ -116,6 +128,42 @@ function failed(method: unknown, err: unknown): unknown {
  */
 type View = (client: Client) => Record<PropertyKey, unknown>;
 
+/**
+ * The options of environment `envId`'s client under `isolate`: its own database. Throws
+ * `ERR_PICOP_INVALID_ARG` for an Env-Id that cannot name an isolated environment, or a database
+ * that is not an index or is the baseline's own.
+ */
+function isolated<O extends { database?: number; url?: string }>(
+  options: O,
+  isolate: NodeRedisIsolation | undefined,
+  envId: string | undefined,
+): O {
+  if (isolate?.db === undefined || envId === undefined) return options;
+  const db = isolate.db(isolationName(envId));
+  if (db === undefined) return options;
+  const own = options.database ?? databaseOfUrl(options.url) ?? 0;
+  if (!Number.isInteger(db) || db < 0 || db === own) {
+    throw new PicopError(
+      'ERR_PICOP_INVALID_ARG',
+      `${LABEL}: isolate.db(${JSON.stringify(envId)}) must be a database index other than the baseline's (${own}), got ${JSON.stringify(db)}`,
+    );
+  }
+  // After the URL's own: node-redis reads a database from the URL's path.
+  const url = options.url === undefined ? undefined : withoutDatabase(options.url);
+  return { ...options, ...(url !== undefined && { url }), database: db };
+}
+
+function databaseOfUrl(url: string | undefined): number | undefined {
+  const path = url === undefined ? '' : new URL(url).pathname.slice(1);
+  return path === '' ? undefined : Number(path);
+}
+
+function withoutDatabase(url: string): string {
+  const parsed = new URL(url);
+  parsed.pathname = '';
+  return parsed.toString();
+}
+
 class Router {
   readonly base: Client;
   readonly #pools: ContextPools<Client>;
@@ -131,12 +179,18 @@ class Router {
   constructor(options: PicopRedisClientOptions, picop: PicopNodeRedisOptions) {
     const { library } = splitOptions<PicopNodeRedisOptions, PicopRedisClientOptions>(options);
     checkSocketOptions(library.socket as { path?: unknown }, library.url);
-    refuseDirect(picop, LABEL, ['isolate']);
+    if (picop.isolate !== undefined && Object.keys(picop.isolate).some((k) => k !== 'db')) {
+      throw new PicopError(
+        'ERR_PICOP_UNSUPPORTED',
+        `${LABEL}: \`picop.isolate\` takes \`db\` only (a key prefix per environment is not there yet)`,
+      );
+    }
     this.#options = options;
     // Checked and made before node-redis's client: a bad option opens nothing.
     this.#pools = wrapperPools<Client>(picop, LABEL, {
       base: () => this.base,
-      create: ({ header, envId, route }) => this.#client(library, header, envId, route),
+      create: ({ header, envId, route }) =>
+        this.#client(isolated(library, picop.isolate, envId), header, envId, route),
       destroy: (client) => {
         // Closed while its handshake still runs, node-redis reports the socket's close: not news.
         this.#closing.add(client);

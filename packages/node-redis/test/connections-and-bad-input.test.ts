@@ -95,6 +95,38 @@ describe('@picop/node-redis connections', () => {
     }
   });
 
+  it('picop.isolate.db: each environment in a database of its own; never the baseline’s', async () => {
+    const client = createClient({
+      url: `redis://${REDIS_HOST}:${REDIS_PORT}/0`,
+      picop: {
+        routes: { table: {} },
+        isolate: {
+          db: (envId) => (envId === 'feature-1' ? 5 : envId === 'feature-2' ? 0 : undefined),
+        },
+      },
+    });
+    const db5 = await createPlainClient({
+      socket: { host: REDIS_HOST, port: REDIS_PORT },
+      database: 5,
+    }).connect();
+    try {
+      await client.connect();
+      await inBoth((env) => client.set(`${run}:isolated`, env));
+      expect(await db5.get(`${run}:isolated`)).toBe('feature-1');
+      expect(await main.get(`${run}:isolated`)).toBe('main');
+      // feature-2 would share the baseline's database; feature.3 cannot name one.
+      for (const envId of ['feature-2', 'feature.3']) {
+        await expect(withEnvId(envId, () => client.get(`${run}:isolated`))).rejects.toMatchObject({
+          code: 'ERR_PICOP_INVALID_ARG',
+        });
+      }
+    } finally {
+      await db5.del(`${run}:isolated`);
+      db5.destroy();
+      client.destroy();
+    }
+  });
+
   it('picop: false is node-redis itself, straight to Redis', async () => {
     const client = createClient({ socket: { host: REDIS_HOST, port: REDIS_PORT }, picop: false });
     await client.connect();
@@ -133,7 +165,7 @@ describe('@picop/node-redis bad input', () => {
       () => createClient({ url: 'unix:///tmp/redis.sock' }),
       () => createClient({ picop: { envId: 'feature 1' } }),
       () => createClient({ picop: { maxPools: 0 } }),
-      () => createClient({ picop: { isolate: {} } as never }),
+      () => createClient({ picop: { isolate: { keyPrefix: true } } as never }),
     ];
     const codes = attempts.map((attempt) => {
       try {
