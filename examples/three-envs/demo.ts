@@ -87,6 +87,8 @@ export function expectedTable(): DemoRow[] {
 export async function runDemo({
   log = (_: string) => {},
   mode = 'proxies' as DemoMode,
+  /** The Redis client of services B and the consumer. */
+  redisClient = 'ioredis' as 'ioredis' | 'node-redis',
   /** Leave the stores' rows and keys until `stop()`, to be read by hand. */
   keep = false,
 } = {}): Promise<DemoResult> {
@@ -217,6 +219,7 @@ export async function runDemo({
           PORT: String(port),
           PREFIX: run,
           SERVICE_NAME: `${role}-${env}`,
+          REDIS_CLIENT: redisClient,
           ...vars,
         },
         stdio: ['ignore', 'pipe', 'inherit'],

@@ -1,5 +1,5 @@
-// `npm run demo [-- --keep] [-- --proxyless | --isolate]`: runs the demo, prints the table,
-// checks it against Table I.
+// `npm run demo [-- --keep] [-- --proxyless | --isolate] [-- --node-redis]`: runs the demo, prints
+// the table, checks it against Table I.
 import { type DemoMode, type DemoRow, runDemo } from './demo';
 
 const keep = process.argv.includes('--keep');
@@ -8,6 +8,13 @@ const mode: DemoMode = process.argv.includes('--proxyless')
   : process.argv.includes('--isolate')
     ? 'isolate'
     : 'proxies';
+// Services B and the consumer use node-redis (@picop/node-redis) instead of ioredis.
+const redisClient = process.argv.includes('--node-redis') ? 'node-redis' : 'ioredis';
+if (redisClient === 'node-redis' && mode === 'isolate') {
+  // The isolate mode gives Redis environments key prefixes, which @picop/node-redis lacks yet.
+  process.stderr.write('--node-redis goes with the proxies (the default) or --proxyless\n');
+  process.exit(2);
+}
 
 function print(title: string, rows: DemoRow[]): void {
   const header = [
@@ -41,7 +48,12 @@ function print(title: string, rows: DemoRow[]): void {
 }
 
 async function main(): Promise<void> {
-  const result = await runDemo({ log: (m) => process.stdout.write(`${m}\n`), mode, keep });
+  const result = await runDemo({
+    log: (m) => process.stdout.write(`${m}\n`),
+    mode,
+    keep,
+    redisClient,
+  });
   let stopping = false;
   const stop = async (code: number) => {
     if (stopping) return;

@@ -6,6 +6,7 @@ import { connect as amqpConnect } from '@picop/amqp';
 import { connectAsync as mqttConnect } from '@picop/mqtt';
 import { createPool } from '@picop/mysql';
 import { acceptPicop } from '@picop/net-wrap';
+import { createClient as createNodeRedis } from '@picop/node-redis';
 import { Pool as PgPool } from '@picop/pg';
 import { getEnvId } from '@picop/propagator';
 import { Redis } from '@picop/redis';
@@ -100,7 +101,7 @@ async function serviceB(): Promise<http.RequestListener> {
       }),
     },
   });
-  const redis = storeRedis();
+  const redis = await storeRedis();
   const amqp = await amqpConnect(`amqp://guest:guest@${process.env.AMQP}`);
   const mqtt = await mqttConnect(`mqtt://${process.env.MQTT}`, { protocolVersion: 5 });
   return async (req, res) => {
@@ -138,9 +139,19 @@ async function serviceB(): Promise<http.RequestListener> {
   };
 }
 
-/** Redis, reached as the demo's mode says. */
-function storeRedis(): Redis {
+/**
+ * Redis, reached as the demo's mode says, with ioredis (@picop/redis) or, with
+ * `npm run demo -- --node-redis`, node-redis (@picop/node-redis).
+ */
+async function storeRedis(): Promise<{ set(key: string, value: string): Promise<unknown> }> {
   const own = isolated('REDIS');
+  if (process.env.REDIS_CLIENT === 'node-redis') {
+    // node-redis isolates by database only: the demo's isolate mode uses key prefixes.
+    if (own) throw new Error('--node-redis goes with the proxies or --proxyless');
+    const client = createNodeRedis({ socket: addr('REDIS'), picop: routes('REDIS') });
+    client.on('error', (err) => console.error('redis', err));
+    return client.connect();
+  }
   return new Redis({
     ...addr('REDIS'),
     picop: {
@@ -157,7 +168,7 @@ function storeRedis(): Redis {
  * handled in its environment.
  */
 async function consumer(): Promise<void> {
-  const redis = storeRedis();
+  const redis = await storeRedis();
   const amqp = await amqpConnect(`amqp://guest:guest@${process.env.AMQP}`, {
     picop: { envId: ENV_ID },
   });
