@@ -16,10 +16,12 @@ import {
 import { setEnvId } from '@picop/propagator';
 import {
   createClient as createRedisClient,
+  createClientPool as createRedisClientPool,
   type RedisClientOptions,
   type RedisClientType,
   type RedisFunctions,
   type RedisModules,
+  type RedisPoolOptions,
   type RedisScripts,
   type RespVersions,
   type TypeMapping,
@@ -164,6 +166,14 @@ function withoutDatabase(url: string): string {
   return parsed.toString();
 }
 
+/** What a router makes per environment: node-redis clients, or pools of them. */
+interface Kind {
+  make(options: Record<string, unknown>): Client;
+  /** Clients emit 'connect' for each socket: their sockets are checked (see checkSockets). */
+  checked: boolean;
+  duplicate?(options: PicopRedisClientOptions): object;
+}
+
 class Router {
   readonly base: Client;
   readonly #pools: ContextPools<Client>;
@@ -171,12 +181,13 @@ class Router {
   readonly #closing = new WeakSet<Client>();
   readonly #listeners = new WeakMap<Method, Map<Client, Method>>();
   readonly #options: PicopRedisClientOptions;
+  readonly #kind: Kind;
   // quit(), close(), disconnect(), destroy() by the user: until connect(), calls go to the
   // baseline's client, which fails them as node-redis does ("The client is closed").
   #ended = false;
   wrapper!: object;
 
-  constructor(options: PicopRedisClientOptions, picop: PicopNodeRedisOptions) {
+  constructor(options: PicopRedisClientOptions, picop: PicopNodeRedisOptions, kind: Kind) {
     const { library } = splitOptions<PicopNodeRedisOptions, PicopRedisClientOptions>(options);
     checkSocketOptions(library.socket as { path?: unknown }, library.url);
     if (picop.isolate !== undefined && Object.keys(picop.isolate).some((k) => k !== 'db')) {
@@ -186,6 +197,7 @@ class Router {
       );
     }
     this.#options = options;
+    this.#kind = kind;
     // Checked and made before node-redis's client: a bad option opens nothing.
     this.#pools = wrapperPools<Client>(picop, LABEL, {
       base: () => this.base,
@@ -229,9 +241,11 @@ class Router {
     }
     let opened = () => {};
     options.socket = withHeader(options.socket as object | undefined, header, () => opened());
-    const client = createRedisClient(options) as unknown as Client;
+    const client = this.#kind.make(options);
     // Set before connect(), which opens the first socket.
-    opened = checkSockets(client, LABEL, (err) => this.#error(client, err, envId));
+    if (this.#kind.checked) {
+      opened = checkSockets(client, LABEL, (err) => this.#error(client, err, envId));
+    }
     this.#contexts.set(client, envId === undefined ? ROOT_CONTEXT : setEnvId(ROOT_CONTEXT, envId));
     if (this.base !== undefined) {
       // An environment's client: connected at once (its commands wait in its offline queue), its
@@ -285,7 +299,9 @@ class Router {
   }
 
   duplicate(overrides: object | undefined): object {
-    return createClient({ ...this.#options, ...overrides } as PicopRedisClientOptions);
+    const duplicate = this.#kind.duplicate;
+    if (duplicate === undefined) throw new TypeError('duplicate is not a function');
+    return duplicate({ ...this.#options, ...overrides } as PicopRedisClientOptions);
   }
 }
 
@@ -403,10 +419,51 @@ export function createClient<
     PicopRedisClientOptions<M, F, S, RESP, TYPE_MAPPING>
   >(options ?? {});
   if (!enabled) return createRedisClient(library);
-  const router = new Router(options ?? {}, picop);
+  const router = new Router(options ?? {}, picop, CLIENTS);
   const client = routed(router);
   ROUTERS.set(client, router);
   return client as ReturnType<typeof createRedisClient<M, F, S, RESP, TYPE_MAPPING>>;
+}
+
+const CLIENTS: Kind = {
+  make: (options) => createRedisClient(options) as unknown as Client,
+  checked: true,
+  duplicate: (options) => createClient(options),
+};
+
+/**
+ * node-redis's `createClientPool`, with one pool per PiCoP environment: the pool itself is the
+ * baseline's (connect it as in node-redis); commands, `execute()` and transactions called in a
+ * context with another Env-Id run on that environment's own pool, made and connected on first
+ * use, whose every client's socket starts with the environment's PiCoP header.
+ *
+ * @example
+ * import { createClientPool } from '@picop/node-redis';
+ * const pool = await createClientPool({ url: 'redis://redis-proxy:6379' }, { maximum: 10 }).connect();
+ * await pool.execute((client) => client.incr('visits')); // in the active request's environment
+ */
+export function createClientPool<
+  M extends RedisModules,
+  F extends RedisFunctions,
+  S extends RedisScripts,
+  RESP extends RespVersions,
+  TYPE_MAPPING extends TypeMapping,
+>(
+  clientOptions?: PicopRedisClientOptions<M, F, S, RESP, TYPE_MAPPING>,
+  poolOptions?: Partial<RedisPoolOptions>,
+): ReturnType<typeof createRedisClientPool<M, F, S, RESP, TYPE_MAPPING>> {
+  const { enabled, picop, library } = splitOptions<
+    PicopNodeRedisOptions,
+    PicopRedisClientOptions<M, F, S, RESP, TYPE_MAPPING>
+  >(clientOptions ?? {});
+  if (!enabled) return createRedisClientPool(library, poolOptions);
+  const router = new Router(clientOptions ?? {}, picop, {
+    make: (options) => createRedisClientPool(options, poolOptions) as unknown as Client,
+    checked: false,
+  });
+  const pool = routed(router);
+  ROUTERS.set(pool, router);
+  return pool as ReturnType<typeof createRedisClientPool<M, F, S, RESP, TYPE_MAPPING>>;
 }
 
 /**

@@ -1,6 +1,6 @@
 // The node-redis idioms a service uses, each run from two environments interleaved in the same tick
 // (feature-1, routed to a second redis-server, and the baseline), read back from the instances.
-import { createClient, poolsOf } from '@picop/node-redis';
+import { createClient, createClientPool, poolsOf } from '@picop/node-redis';
 import { getEnvId, withEnvId } from '@picop/propagator';
 import { createProxy } from '@picop/proxy';
 import { createClient as createPlainClient, defineScript, RESP_TYPES, WatchError } from 'redis';
@@ -222,6 +222,24 @@ describe('@picop/node-redis idiom matrix', () => {
         ),
     );
     await expectLanded(`${run}:legacy`);
+  });
+
+  it('createClientPool: commands, execute() and multi() on each environment’s own pool', async () => {
+    const pool = await connected(createClientPool({ url: url() }, { minimum: 1, maximum: 4 }));
+    await inBoth((env) => pool.set(`${run}:pool`, env));
+    await expectLanded(`${run}:pool`);
+    await inBoth((env) =>
+      pool.execute(async (client) => {
+        await client.watch(`${run}:pool-tx`);
+        return client.multi().set(`${run}:pool-tx`, env).exec();
+      }),
+    );
+    await expectLanded(`${run}:pool-tx`);
+    await inBoth((env) => pool.multi().set(`${run}:pool-multi`, env).exec());
+    await expectLanded(`${run}:pool-multi`);
+    expect(poolsOf(pool)?.size).toBe(1);
+    await pool.close();
+    expect(poolsOf(pool)?.size).toBe(0);
   });
 
   it('close() closes every environment; connect() again serves both', async () => {
