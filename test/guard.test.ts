@@ -21,6 +21,7 @@ const { MySQL2Instrumentation } = require('@opentelemetry/instrumentation-mysql2
 const { UndiciInstrumentation } = require('@opentelemetry/instrumentation-undici');
 const { HttpInstrumentation } = require('@opentelemetry/instrumentation-http');
 const { AmqplibInstrumentation } = require('@opentelemetry/instrumentation-amqplib');
+const { RedisInstrumentation } = require('@opentelemetry/instrumentation-redis');
 const { EnvIdPropagator, PicopGuard, withEnvId } = require('@picop/propagator');
 class Reader extends MetricReader { async onForceFlush() {} async onShutdown() {} }
 const reader = new Reader();
@@ -46,6 +47,8 @@ const picopAmqp = require('@picop/amqp');
 const knex = require('knex');
 const { Sequelize } = require('sequelize');
 const pgp = require('pg-promise')();
+const nodeRedis = require('redis');
+const picopNodeRedis = require('@picop/node-redis');
 
 // How a case ended, and whether the guard flagged anything while it ran.
 const outcome = async (fn) => {
@@ -78,6 +81,7 @@ const get = (url, options) => new Promise((resolve, reject) =>
     sequelize: perEnvironment((env) => new Sequelize({ ...sequelizeConfig, port: pgProxy, dialectOptions: { stream: picopPg.pgStream(env) } }), { destroy: (s) => s.close() }),
     'pg-promise': perEnvironment((env) => pgp({ ...pgConfig, port: pgProxy, stream: picopPg.pgStream(env) }, env.envId ?? 'baseline'), { destroy: (db) => db.$pool.end() }),
     redis: new Redis({ host: '127.0.0.1', port: await proxied('127.0.0.1:${REDIS_PORT}') }),
+    'node-redis': await picopNodeRedis.createClient({ url: 'redis://127.0.0.1:' + await proxied('127.0.0.1:${REDIS_PORT}') }).connect(),
     pg: new picopPg.Pool({ ...pgConfig, port: pgProxy }),
     mysql: picopMysql.createPool({ ...mysqlConfig, port: await proxied('127.0.0.1:${MYSQL_PORT}') }),
   };
@@ -87,6 +91,7 @@ const get = (url, options) => new Promise((resolve, reject) =>
     sequelize: new Sequelize({ ...sequelizeConfig, port: ${PG_PORT} }),
     'pg-promise': pgp({ ...pgConfig, port: ${PG_PORT} }, 'plain'),
     redis: new IORedis({ host: '127.0.0.1', port: ${REDIS_PORT} }),
+    'node-redis': await nodeRedis.createClient({ url: 'redis://127.0.0.1:${REDIS_PORT}' }).connect(),
     pg: new pg.Pool({ ...pgConfig, port: ${PG_PORT} }),
     mysql: mysql.createPool({ ...mysqlConfig, port: ${MYSQL_PORT} }),
   };
@@ -97,6 +102,8 @@ const get = (url, options) => new Promise((resolve, reject) =>
     'redis GET': (c) => c.get('picop-guard'),
     'redis pipeline': (c) => c.pipeline().get('picop-guard').exec(),
     'redis multi': (c) => c.multi().get('picop-guard').exec(),
+    'node-redis GET': (c) => c.get('picop-guard'),
+    'node-redis multi': (c) => c.multi().get('picop-guard').exec(),
     'pg query': (c) => c.query('SELECT 1'),
     'pg transaction': async (c) => {
       const client = await c.connect();
@@ -147,7 +154,8 @@ const NODE_SDK = `new NodeSDK({
   textMapPropagator: propagator,
   logRecordProcessors: [],
   instrumentations: [new IORedisInstrumentation(), new PgInstrumentation(), new MySQL2Instrumentation(),
-    new UndiciInstrumentation(), new HttpInstrumentation(), new AmqplibInstrumentation()],
+    new UndiciInstrumentation(), new HttpInstrumentation(), new AmqplibInstrumentation(),
+    new RedisInstrumentation()],
 }).start();`;
 
 interface Report {
@@ -185,8 +193,11 @@ describe('PicopGuard', () => {
     expect(warnings.sort()).toEqual(SYSTEMS.map(() => 'PICOP_UNROUTED'));
     expect([...new Set(unrouted.map((u) => u.system))].sort()).toEqual(SYSTEMS);
     expect(unrouted.every((u) => u.envId === 'feature-1')).toBe(true);
-    expect(unrouted.map((u) => u.instrumentation)).toContain(
-      '@opentelemetry/instrumentation-ioredis',
+    expect(unrouted.map((u) => u.instrumentation)).toEqual(
+      expect.arrayContaining([
+        '@opentelemetry/instrumentation-ioredis',
+        '@opentelemetry/instrumentation-redis',
+      ]),
     );
     expect([...new Set(counted.map((c) => c.system))].sort()).toEqual(SYSTEMS);
     for (const point of counted) {
