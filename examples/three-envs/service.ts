@@ -145,22 +145,18 @@ async function serviceB(): Promise<http.RequestListener> {
  */
 async function storeRedis(): Promise<{ set(key: string, value: string): Promise<unknown> }> {
   const own = isolated('REDIS');
+  const picop = {
+    ...routes('REDIS'),
+    ...(own && {
+      isolate: { keyPrefix: (envId: string) => (own(envId) ? `${envId}:` : undefined) },
+    }),
+  };
   if (process.env.REDIS_CLIENT === 'node-redis') {
-    // node-redis isolates by database only: the demo's isolate mode uses key prefixes.
-    if (own) throw new Error('--node-redis goes with the proxies or --proxyless');
-    const client = createNodeRedis({ socket: addr('REDIS'), picop: routes('REDIS') });
+    const client = createNodeRedis({ socket: addr('REDIS'), picop });
     client.on('error', (err) => console.error('redis', err));
     return client.connect();
   }
-  return new Redis({
-    ...addr('REDIS'),
-    picop: {
-      ...routes('REDIS'),
-      ...(own && {
-        isolate: { keyPrefix: (envId: string) => (own(envId) ? `${envId}:` : undefined) },
-      }),
-    },
-  });
+  return new Redis({ ...addr('REDIS'), picop });
 }
 
 /**

@@ -35,6 +35,8 @@ export {
   explainRefusal,
   fallbackEnvId,
   forwardEvents,
+  ISOLATED_KEYS,
+  isolatedKeyPrefix,
   isolationName,
   picopOrigins,
   refuseDirect,

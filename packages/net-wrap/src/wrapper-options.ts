@@ -115,6 +115,26 @@ export function baseHeader(options: PicopWrapperOptions): Buffer {
   return headerForContext(baseContext(options), options);
 }
 
+/**
+ * Where isolated environments' Redis keys live, after a client's own key prefix
+ * (`shop:picop-env:feature-1:cart`). The baseline cannot name a key there, so no key the baseline
+ * writes is an environment's.
+ */
+export const ISOLATED_KEYS = 'picop-env:';
+
+/**
+ * The key prefix of the isolated environment `name` (from {@link isolationName}): `true` gives
+ * `<name>:`, a function names the part after `picop-env:` (`undefined`: the baseline's keys).
+ */
+export function isolatedKeyPrefix(
+  keyPrefix: true | ((name: string) => string | undefined),
+  name: string,
+  ownPrefix = '',
+): string | undefined {
+  const prefix = keyPrefix === true ? `${name}:` : keyPrefix(name);
+  return prefix === undefined ? undefined : `${ownPrefix}${ISOLATED_KEYS}${prefix}`;
+}
+
 /** Env-Ids that may become part of a database, schema, vhost or key name. */
 const IDENTIFIER_SAFE = /^[A-Za-z0-9_-]{1,48}$/;
 

@@ -7,7 +7,6 @@ import {
   emitError,
   fallbackEnvId,
   inRouted,
-  isolationName,
   type PicopWrapperOptions,
   routedObject,
   splitOptions,
@@ -26,7 +25,10 @@ import {
   type RespVersions,
   type TypeMapping,
 } from 'redis';
+import { guardBaseline, isolated, type NodeRedisIsolation } from './isolate.js';
 import { checkSocketOptions, checkSockets, withHeader } from './socket-hook.js';
+
+export type { NodeRedisIsolation } from './isolate.js';
 
 const LABEL = '@picop/node-redis';
 
@@ -37,15 +39,6 @@ coverLibrary('redis');
 export interface PicopNodeRedisOptions extends PicopWrapperOptions {
   /** Logical isolation on the client's own Redis: see {@link NodeRedisIsolation}. */
   isolate?: NodeRedisIsolation;
-}
-
-/** Each environment's keys on the one Redis, in a database of its own. */
-export interface NodeRedisIsolation {
-  /**
-   * The database index of an environment (`SELECT`); `undefined`: the baseline's. It may not be
-   * the baseline's own database (the client's `database`, 0 by default).
-   */
-  db?: (envId: string) => number | undefined;
 }
 
 /** node-redis's client options plus `picop` (`false` turns PiCoP off: plain node-redis). */
@@ -130,42 +123,6 @@ function failed(method: unknown, err: unknown): unknown {
  */
 type View = (client: Client) => Record<PropertyKey, unknown>;
 
-/**
- * The options of environment `envId`'s client under `isolate`: its own database. Throws
- * `ERR_PICOP_INVALID_ARG` for an Env-Id that cannot name an isolated environment, or a database
- * that is not an index or is the baseline's own.
- */
-function isolated<O extends { database?: number; url?: string }>(
-  options: O,
-  isolate: NodeRedisIsolation | undefined,
-  envId: string | undefined,
-): O {
-  if (isolate?.db === undefined || envId === undefined) return options;
-  const db = isolate.db(isolationName(envId));
-  if (db === undefined) return options;
-  const own = options.database ?? databaseOfUrl(options.url) ?? 0;
-  if (!Number.isInteger(db) || db < 0 || db === own) {
-    throw new PicopError(
-      'ERR_PICOP_INVALID_ARG',
-      `${LABEL}: isolate.db(${JSON.stringify(envId)}) must be a database index other than the baseline's (${own}), got ${JSON.stringify(db)}`,
-    );
-  }
-  // After the URL's own: node-redis reads a database from the URL's path.
-  const url = options.url === undefined ? undefined : withoutDatabase(options.url);
-  return { ...options, ...(url !== undefined && { url }), database: db };
-}
-
-function databaseOfUrl(url: string | undefined): number | undefined {
-  const path = url === undefined ? '' : new URL(url).pathname.slice(1);
-  return path === '' ? undefined : Number(path);
-}
-
-function withoutDatabase(url: string): string {
-  const parsed = new URL(url);
-  parsed.pathname = '';
-  return parsed.toString();
-}
-
 /** What a router makes per environment: node-redis clients, or pools of them. */
 interface Kind {
   make(options: Record<string, unknown>): Client;
@@ -190,12 +147,6 @@ class Router {
   constructor(options: PicopRedisClientOptions, picop: PicopNodeRedisOptions, kind: Kind) {
     const { library } = splitOptions<PicopNodeRedisOptions, PicopRedisClientOptions>(options);
     checkSocketOptions(library.socket as { path?: unknown }, library.url);
-    if (picop.isolate !== undefined && Object.keys(picop.isolate).some((k) => k !== 'db')) {
-      throw new PicopError(
-        'ERR_PICOP_UNSUPPORTED',
-        `${LABEL}: \`picop.isolate\` takes \`db\` only (a key prefix per environment is not there yet)`,
-      );
-    }
     this.#options = options;
     this.#kind = kind;
     // Checked and made before node-redis's client: a bad option opens nothing.
@@ -212,6 +163,8 @@ class Router {
     });
     const envId = fallbackEnvId(picop.envId);
     this.base = this.#client(library, baseHeader(picop), envId ?? undefined, undefined);
+    // Not connected yet: a failure here leaves nothing open.
+    guardBaseline(this.base, picop.isolate, library.keyPrefix);
   }
 
   get pools(): ContextPools<Client> {

@@ -23,6 +23,8 @@ import { checkSockets } from '../src/socket-hook.js';
 
 useContextManager();
 const run = `picop:node-redis-conn:${runId()}`;
+// The peer-range project runs these tests on redis 5.0.1 (PEER_VERSION).
+const REDIS_5 = process.env.PEER_VERSION?.startsWith('5.') === true;
 const directTo = (host: string, port: number) =>
   createPlainClient({ socket: { host, port } }).connect();
 
@@ -127,6 +129,38 @@ describe('@picop/node-redis connections', () => {
     }
   });
 
+  it.skipIf(REDIS_5)(
+    'picop.isolate.keyPrefix: picop-env:<Env-Id>: after the client’s own prefix; the baseline cannot name it',
+    async () => {
+      const client = createClient({
+        url: `redis://${REDIS_HOST}:${REDIS_PORT}`,
+        keyPrefix: `${run}:`,
+        picop: { routes: { table: {} }, isolate: { keyPrefix: true } },
+      });
+      try {
+        await client.connect();
+        await inBoth((env) => client.set('cart', env));
+        expect(await main.get(`${run}:picop-env:feature-1:cart`)).toBe('feature-1');
+        expect(await main.get(`${run}:cart`)).toBe('main');
+        // The baseline cannot reach feature-1's keys: commands, transactions, raw commands, views.
+        const refused = { code: 'ERR_PICOP_INVALID_ARG' };
+        await expect(client.get('picop-env:feature-1:cart')).rejects.toMatchObject(refused);
+        await expect(
+          client.multi().set('picop-env:feature-1:cart', 'x').exec(),
+        ).rejects.toMatchObject(refused);
+        await expect(
+          client.sendCommand(['GET', `${run}:picop-env:feature-1:cart`]),
+        ).rejects.toMatchObject(refused);
+        await expect(
+          client.withTypeMapping({}).del('picop-env:feature-1:cart'),
+        ).rejects.toMatchObject(refused);
+        expect(await main.get(`${run}:picop-env:feature-1:cart`)).toBe('feature-1');
+      } finally {
+        client.destroy();
+      }
+    },
+  );
+
   it('picop: false is node-redis itself, straight to Redis', async () => {
     const client = createClient({ socket: { host: REDIS_HOST, port: REDIS_PORT }, picop: false });
     await client.connect();
@@ -165,7 +199,8 @@ describe('@picop/node-redis bad input', () => {
       () => createClient({ url: 'unix:///tmp/redis.sock' }),
       () => createClient({ picop: { envId: 'feature 1' } }),
       () => createClient({ picop: { maxPools: 0 } }),
-      () => createClient({ picop: { isolate: { keyPrefix: true } } as never }),
+      // node-redis 5 has no keyPrefix to isolate with (with 6, a client that never connects).
+      () => createClient({ picop: { isolate: { keyPrefix: true } } }),
     ];
     const codes = attempts.map((attempt) => {
       try {
@@ -180,7 +215,7 @@ describe('@picop/node-redis bad input', () => {
       'ERR_PICOP_INVALID_ARG',
       'ERR_PICOP_INVALID_ARG',
       'ERR_PICOP_INVALID_ARG',
-      'ERR_PICOP_UNSUPPORTED',
+      REDIS_5 ? 'ERR_PICOP_UNSUPPORTED' : 'no error',
     ]);
     expect(await connections()).toBe(before);
     expect(createCluster).toThrow(expect.objectContaining({ code: 'ERR_PICOP_UNSUPPORTED' }));

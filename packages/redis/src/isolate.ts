@@ -1,14 +1,9 @@
 import { PicopError } from '@picop/codec';
-import { isolationName } from '@picop/net-wrap/internal';
+import { ISOLATED_KEYS, isolatedKeyPrefix, isolationName } from '@picop/net-wrap/internal';
 import type { RedisOptions } from 'ioredis';
 import type { RedisIsolation } from './types.js';
 
-/**
- * Where isolated environments' keys live, after the client's own `keyPrefix`
- * (`shop:picop-env:feature-1:cart`). The baseline cannot name a key there, so no key the baseline
- * writes is an environment's.
- */
-export const ISOLATED_KEYS = 'picop-env:';
+export { ISOLATED_KEYS };
 
 /** The namespace of isolated environments' keys for a client with `ownPrefix`, if it has one. */
 export function isolatedKeys(
@@ -32,8 +27,8 @@ export function isolated(
   const name = isolationName(envId);
   const options: RedisOptions = {};
   if (isolate.keyPrefix !== undefined) {
-    const prefix = isolate.keyPrefix === true ? `${name}:` : isolate.keyPrefix(name);
-    if (prefix !== undefined) options.keyPrefix = `${isolatedKeys(isolate, ownPrefix)}${prefix}`;
+    const prefix = isolatedKeyPrefix(isolate.keyPrefix, name, ownPrefix);
+    if (prefix !== undefined) options.keyPrefix = prefix;
   }
   if (isolate.db !== undefined) {
     const db = isolate.db(name);
