@@ -71,7 +71,13 @@ export function loadInternals(root: string): AmqplibInternals {
   // Its exports hide package.json too: read by path.
   const version = (load('package.json')?.version as string | undefined) ?? '(version unknown)';
   if (Connection === undefined || ChannelModel === undefined || missing.length > 0) {
-    throw unsupportedVersion('@picop/amqp', 'amqplib', '', missing, '>=0.10.4 <3', version);
+    throw unsupportedVersion({
+      label: '@picop/amqp',
+      library: 'amqplib',
+      missing,
+      range: '>=0.10.4 <3',
+      installed: { version },
+    });
   }
   return { Connection, ChannelModel, recovery, version };
 }

@@ -10,5 +10,11 @@ import { Agent } from 'undici';
  */
 export function checkUndici(): void {
   if (Object.getOwnPropertyDescriptor(Agent.prototype, 'stats')?.get !== undefined) return;
-  throw unsupportedVersion('@picop/fetch', 'undici', import.meta.url, ['Agent.stats'], '^7.9.0');
+  throw unsupportedVersion({
+    label: '@picop/fetch',
+    library: 'undici',
+    missing: ['Agent.stats'],
+    range: '^7.9.0',
+    installed: { from: import.meta.url },
+  });
 }

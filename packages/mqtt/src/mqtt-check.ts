@@ -14,6 +14,12 @@ export function checkMqttClient(client: MqttClient): void {
     (typeof outgoing !== 'object' || outgoing === null) && 'MqttClient.outgoing',
   ].filter((m): m is string => typeof m === 'string');
   if (missing.length > 0) {
-    throw unsupportedVersion('@picop/mqtt', 'mqtt', import.meta.url, missing, '^5.0.0');
+    throw unsupportedVersion({
+      label: '@picop/mqtt',
+      library: 'mqtt',
+      missing,
+      range: '^5.0.0',
+      installed: { from: import.meta.url },
+    });
   }
 }

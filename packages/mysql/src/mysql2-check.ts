@@ -21,7 +21,13 @@ export function checkMysql2(): void {
     ),
   ].filter((m): m is string => typeof m === 'string');
   if (missing.length > 0) {
-    throw unsupportedVersion('@picop/mysql', 'mysql2', import.meta.url, missing, '^3.9.0');
+    throw unsupportedVersion({
+      label: '@picop/mysql',
+      library: 'mysql2',
+      missing,
+      range: '^3.9.0',
+      installed: { from: import.meta.url },
+    });
   }
   checked = true;
 }

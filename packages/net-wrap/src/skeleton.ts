@@ -165,24 +165,38 @@ export function promisify<T>(callback: NodeCallback | undefined): {
   return { callback: settle, result };
 }
 
+/** What {@link unsupportedVersion} reports. */
+export interface UnsupportedLibrary {
+  /** The wrapper (`'@picop/redis'`). */
+  label: string;
+  /** The wrapped library (`'ioredis'`). */
+  library: string;
+  /** What the installed release lacks. */
+  missing: readonly string[];
+  /** The releases that work (`'^5.3.0 || ^6.0.0'`). */
+  range: string;
+  /** The installed version, or where to resolve `<library>/package.json` from (`import.meta.url`). */
+  installed: { version: string } | { from: string };
+}
+
 /**
  * The error of a wrapper whose library lacks the internals it uses (a release outside the tested
- * range): `ERR_PICOP_UNSUPPORTED`, naming the library, its installed version (`installed`, or
- * resolved from `from`, the caller's `import.meta.url`), what is missing and the range that
- * works. Thrown when the first client is made, never later as a `TypeError`.
+ * range): `ERR_PICOP_UNSUPPORTED`, naming the library, its installed version, what is missing and
+ * the range that works. Thrown when the first client is made, never later as a `TypeError`.
  */
-export function unsupportedVersion(
-  label: string,
-  library: string,
-  from: string,
-  missing: readonly string[],
-  range: string,
-  installed?: string,
-): PicopError {
-  let version = installed ?? '(version unknown)';
-  if (installed === undefined) {
+export function unsupportedVersion({
+  label,
+  library,
+  missing,
+  range,
+  installed,
+}: UnsupportedLibrary): PicopError {
+  let version = '(version unknown)';
+  if ('version' in installed) version = installed.version;
+  else {
     try {
-      version = (createRequire(from)(`${library}/package.json`) as { version: string }).version;
+      version = (createRequire(installed.from)(`${library}/package.json`) as { version: string })
+        .version;
     } catch {}
   }
   return new PicopError(

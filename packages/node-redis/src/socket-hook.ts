@@ -84,13 +84,15 @@ export function checkSockets(
     }
     client.destroy();
     fail(
-      unsupportedVersion(
+      unsupportedVersion({
         label,
-        '@redis/client',
-        import.meta.url,
-        ['sockets made with net.createConnection or tls.connect from its `socket` options'],
-        'redis@^5.0.1 || ^6.0.0',
-      ),
+        library: 'redis',
+        missing: [
+          'sockets made with net.createConnection or tls.connect from its `socket` options',
+        ],
+        range: '^5.0.1 || ^6.0.0',
+        installed: { from: import.meta.url },
+      }),
     );
   });
   return () => {

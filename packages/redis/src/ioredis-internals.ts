@@ -34,7 +34,13 @@ export function checkIoredis(): void {
   if (typeof probe.offlineQueue?.length !== 'number') missing.push('offlineQueue');
   if (typeof Redis.prototype.getBuiltinCommands !== 'function') missing.push('getBuiltinCommands');
   if (missing.length > 0) {
-    throw unsupportedVersion('@picop/redis', 'ioredis', import.meta.url, missing, RANGE);
+    throw unsupportedVersion({
+      label: '@picop/redis',
+      library: 'ioredis',
+      missing,
+      range: RANGE,
+      installed: { from: import.meta.url },
+    });
   }
   checked = true;
 }
@@ -42,13 +48,13 @@ export function checkIoredis(): void {
 /** The base class, or `ERR_PICOP_UNSUPPORTED` at import for an ioredis without it (before 5.3). */
 export function ioredisClass(): typeof Redis {
   if (typeof Redis !== 'function') {
-    throw unsupportedVersion(
-      '@picop/redis',
-      'ioredis',
-      import.meta.url,
-      ['the named export Redis'],
-      RANGE,
-    );
+    throw unsupportedVersion({
+      label: '@picop/redis',
+      library: 'ioredis',
+      missing: ['the named export Redis'],
+      range: RANGE,
+      installed: { from: import.meta.url },
+    });
   }
   return Redis;
 }
