@@ -33,7 +33,10 @@ describe('the release', () => {
         expect.arrayContaining(['LICENSE', 'README.md', 'dist', 'package.json']),
       );
       for (const top of tops) {
-        expect(['LICENSE', 'README.md', 'dist', 'bin', 'package.json'], name).toContain(top);
+        // haproxy/: picop-proxy's Lua action for HAProxy.
+        expect(['LICENSE', 'README.md', 'dist', 'bin', 'haproxy', 'package.json'], name).toContain(
+          top,
+        );
       }
     }
   });
