@@ -148,6 +148,33 @@ export async function startHaproxy(listeners) {
   return child;
 }
 
+/**
+ * Starts HAProxy on the configuration `picop-haproxy` prints for picop-proxy's `args` (PiCoP on
+ * HAProxy), with one thread as `startHaproxy`; resolves with its port and pid, or undefined
+ * without HAProxy.
+ */
+export async function startPicopHaproxy(port, args) {
+  if (spawnSync('haproxy', ['-v']).error) return undefined;
+  const cli = fileURLToPath(new URL('../packages/proxy/dist/haproxy-cli.js', import.meta.url));
+  const generated = spawnSync(
+    process.execPath,
+    [cli, '--listen', `127.0.0.1:${port}`, '--max-connections', '4000', ...args],
+    { encoding: 'utf8' },
+  );
+  if (generated.status !== 0) throw new Error(`picop-haproxy: ${generated.stderr}`);
+  const dir = mkdtempSync(join(tmpdir(), 'picop-bench-haproxy-lua-'));
+  writeFileSync(
+    join(dir, 'haproxy.cfg'),
+    generated.stdout.replace('global\n', 'global\n  nbthread 1\n'),
+  );
+  const child = spawn('haproxy', ['-f', join(dir, 'haproxy.cfg'), '-db'], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  children.add(child);
+  await waitForPort(port, child);
+  return { port, pid: child.pid };
+}
+
 /** Resolves once `port` on 127.0.0.1 accepts connections; throws if `child` exits first. */
 export async function waitForPort(port, child) {
   for (let i = 0; i < 100; i++) {

@@ -1,5 +1,6 @@
-// picop-proxy against HAProxy (TCP mode, nbthread 1), a naive pipe() relay and a direct connection,
-// side by side in one run on 127.0.0.1, each proxy a separate process. Tune with BENCH_* variables.
+// picop-proxy and PiCoP on HAProxy (picop-haproxy's configuration, the Lua action) against plain
+// HAProxy (TCP mode, nbthread 1), a naive pipe() relay and a direct connection, side by side in one
+// run on 127.0.0.1, each proxy a separate process. Tune with BENCH_* variables.
 import { spawnSync } from 'node:child_process';
 import net from 'node:net';
 import { connect } from '@picop/net-wrap';
@@ -13,6 +14,7 @@ import {
   rssMbOf,
   startHaproxy,
   startNaiveRelay,
+  startPicopHaproxy,
   startPicopProxy,
   stopAll,
 } from './load.mjs';
@@ -47,6 +49,17 @@ const picop = {
   mysql: await startPicopProxy(['--default', `${MYSQL.host}:${MYSQL.port}`]),
 };
 
+// PiCoP on HAProxy: the same settings through picop-haproxy and the Lua action.
+const picopHaproxy = {
+  redis: await startPicopHaproxy(await freePort(), [
+    '--default',
+    `${REDIS.host}:${REDIS.port}`,
+    '--header',
+    'optional',
+  ]),
+  mysql: await startPicopHaproxy(await freePort(), ['--default', `${MYSQL.host}:${MYSQL.port}`]),
+};
+
 const naive = {
   redis: await startNaiveRelay(REDIS.port),
   mysql: await startNaiveRelay(MYSQL.port),
@@ -79,6 +92,17 @@ const targets = [
     header: true,
     pids: [picop.redis.pid, picop.mysql.pid],
   },
+  ...(picopHaproxy.redis && picopHaproxy.mysql
+    ? [
+        {
+          name: 'haproxy + picop.lua',
+          redis: picopHaproxy.redis.port,
+          mysql: picopHaproxy.mysql.port,
+          header: true,
+          pids: [picopHaproxy.redis.pid, picopHaproxy.mysql.pid],
+        },
+      ]
+    : []),
 ];
 
 /** The proxy processes' CPU milliseconds so far (one of them works per case). */

@@ -16,7 +16,6 @@ end
 local MODE = param("HEADER", "required")
 local DIALECT = param("DIALECT", "spec")
 local FIELD = param("FIELD", "Env-Id"):lower()
-local TIMEOUT_MS = tonumber(param("HEADER_TIMEOUT", "5000"))
 local MAX_BYTES = tonumber(param("MAX_HEADER_BYTES", DIALECT == "picop-go" and "255" or "4096"))
 local PROPAGATE = param("PROPAGATE", "false") == "true"
 local ROUTES_FILE = param("ROUTES_FILE", "")
@@ -224,38 +223,47 @@ local function route(txn, env_id, plain)
   return act.CONTINUE
 end
 
-local function now_ms()
-  local t = core.now()
-  return t.sec * 1000 + t.usec / 1000
-end
-
--- Waits until the request channel holds `n` bytes: nil, or why not ("timeout", "truncated").
-local function wait_for(txn, started, n)
+-- How many bytes the connection's header needs, from what has arrived (HAProxy waits until the
+-- request holds that many, or the inspect delay ends, before the action runs): 0 once it can be
+-- decided (a complete header, a client without one, a header that is bad or too large).
+core.register_fetches("picop_need", function(txn)
   local channel = txn.req
-  while channel:input() < n do
-    if not channel:may_recv() then return "truncated" end
-    if now_ms() - started > TIMEOUT_MS then return "timeout" end
-    core.msleep(1)
+  local have = channel:input()
+  local head = channel:data(0, math.min(have, #SIGNATURE)) or ""
+  if SIGNATURE:sub(1, #head) ~= head then return 0 end
+  if have < #SIGNATURE then return #SIGNATURE end
+  local fixed = DIALECT == "picop-go" and 14 or 15
+  if have < fixed then return fixed end
+  local length
+  if DIALECT == "picop-go" then
+    length = channel:data(13, 1):byte(1)
+  else
+    local bytes = channel:data(13, 2)
+    length = bytes:byte(1) * 256 + bytes:byte(2)
   end
-  return nil
-end
+  if length > MAX_BYTES or have >= fixed + length then return 0 end
+  return fixed + length
+end)
+
+-- A connection whose header did not arrive whole: the client closed, or the inspect delay (the
+-- header timeout) ended.
+core.register_action("picop_incomplete", { "tcp-req" }, function(txn)
+  return refuse(txn.req:may_recv() and "timeout" or "truncated")
+end)
 
 core.register_action("picop", { "tcp-req" }, function(txn)
   local channel = txn.req
-  local started = now_ms()
+  local have = channel:input()
   -- The signature, decided at its first differing byte (optional mode: such a client goes to the
   -- default route untouched).
-  for i = 1, #SIGNATURE do
-    local missing = wait_for(txn, started, i)
-    if missing then return refuse(missing) end
+  for i = 1, math.min(have, #SIGNATURE) do
     if channel:data(i - 1, 1) ~= SIGNATURE:sub(i, i) then
       if MODE == "optional" then return route(txn, nil, true) end
       return refuse("signature")
     end
   end
   local fixed = DIALECT == "picop-go" and 14 or 15
-  local missing = wait_for(txn, started, fixed)
-  if missing then return refuse(missing) end
+  if have < fixed then return refuse("truncated") end
   if channel:data(12, 1) ~= "\1" then return refuse("version") end
   local length
   if DIALECT == "picop-go" then
@@ -265,8 +273,7 @@ core.register_action("picop", { "tcp-req" }, function(txn)
     length = bytes:byte(1) * 256 + bytes:byte(2)
   end
   if length > MAX_BYTES then return refuse("too_large") end
-  missing = wait_for(txn, started, fixed + length)
-  if missing then return refuse(missing) end
+  if have < fixed + length then return refuse("truncated") end
   local env_id = nil
   if length > 0 then
     local seen = {}
