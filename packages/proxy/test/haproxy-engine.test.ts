@@ -145,6 +145,17 @@ describe.skipIf(!HAVE_HAPROXY)('PiCoP on HAProxy (picop-haproxy + picop.lua)', (
     expect(metrics).toContain('picop_proxy_connections_accepted_total{env="_default"} 2');
   });
 
+  it('500 new connections in a row, each header whole in its first segment: none waits for the inspect delay', async () => {
+    const main = await destination('main');
+    // A header timeout longer than the test's own: a connection left waiting for it fails the test.
+    const { port } = await haproxy({ defaultRoute: `127.0.0.1:${main}`, headerTimeoutMs: 600_000 });
+    for (let i = 0; i < 500; i++) {
+      expect(
+        await exchange(port, [Buffer.concat([header('feature-1'), Buffer.from('x')])]),
+      ).toBe(`main:${hex('x')}${ping}`);
+    }
+  });
+
   it('closes and counts bad headers: no signature, a bad version, a duplicate field, too large, too slow', async () => {
     const main = await destination('main');
     const { port, admin } = await haproxy({
