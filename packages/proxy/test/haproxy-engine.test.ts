@@ -150,9 +150,9 @@ describe.skipIf(!HAVE_HAPROXY)('PiCoP on HAProxy (picop-haproxy + picop.lua)', (
     // A header timeout longer than the test's own: a connection left waiting for it fails the test.
     const { port } = await haproxy({ defaultRoute: `127.0.0.1:${main}`, headerTimeoutMs: 600_000 });
     for (let i = 0; i < 500; i++) {
-      expect(
-        await exchange(port, [Buffer.concat([header('feature-1'), Buffer.from('x')])]),
-      ).toBe(`main:${hex('x')}${ping}`);
+      expect(await exchange(port, [Buffer.concat([header('feature-1'), Buffer.from('x')])])).toBe(
+        `main:${hex('x')}${ping}`,
+      );
     }
   });
 
