@@ -223,6 +223,16 @@ local function route(txn, env_id, plain)
   return act.CONTINUE
 end
 
+-- The header's fixed part: 15 bytes, 14 in the picop-go dialect (a 1-byte length).
+local FIXED = DIALECT == "picop-go" and 14 or 15
+
+-- The context's length, from a channel holding the fixed part.
+local function context_length(channel)
+  if DIALECT == "picop-go" then return channel:data(13, 1):byte(1) end
+  local bytes = channel:data(13, 2)
+  return bytes:byte(1) * 256 + bytes:byte(2)
+end
+
 -- How many bytes the connection's header needs, from what has arrived (HAProxy waits until the
 -- request holds that many, or the inspect delay ends, before the action runs): 0 once it can be
 -- decided (a complete header, a client without one, a header that is bad or too large).
@@ -232,17 +242,10 @@ core.register_fetches("picop_need", function(txn)
   local head = channel:data(0, math.min(have, #SIGNATURE)) or ""
   if SIGNATURE:sub(1, #head) ~= head then return 0 end
   if have < #SIGNATURE then return #SIGNATURE end
-  local fixed = DIALECT == "picop-go" and 14 or 15
-  if have < fixed then return fixed end
-  local length
-  if DIALECT == "picop-go" then
-    length = channel:data(13, 1):byte(1)
-  else
-    local bytes = channel:data(13, 2)
-    length = bytes:byte(1) * 256 + bytes:byte(2)
-  end
-  if length > MAX_BYTES or have >= fixed + length then return 0 end
-  return fixed + length
+  if have < FIXED then return FIXED end
+  local length = context_length(channel)
+  if length > MAX_BYTES or have >= FIXED + length then return 0 end
+  return FIXED + length
 end)
 
 -- A connection whose header did not arrive whole: the client closed, or the inspect delay (the
@@ -262,22 +265,15 @@ core.register_action("picop", { "tcp-req" }, function(txn)
       return refuse("signature")
     end
   end
-  local fixed = DIALECT == "picop-go" and 14 or 15
-  if have < fixed then return refuse("truncated") end
+  if have < FIXED then return refuse("truncated") end
   if channel:data(12, 1) ~= "\1" then return refuse("version") end
-  local length
-  if DIALECT == "picop-go" then
-    length = channel:data(13, 1):byte(1)
-  else
-    local bytes = channel:data(13, 2)
-    length = bytes:byte(1) * 256 + bytes:byte(2)
-  end
+  local length = context_length(channel)
   if length > MAX_BYTES then return refuse("too_large") end
-  if have < fixed + length then return refuse("truncated") end
+  if have < FIXED + length then return refuse("truncated") end
   local env_id = nil
   if length > 0 then
     local seen = {}
-    for field in (channel:data(fixed, length) .. "\r\n"):gmatch("(.-)\r\n") do
+    for field in (channel:data(FIXED, length) .. "\r\n"):gmatch("(.-)\r\n") do
       local name, value = field:match("^([!#$%%&'*+.^_`|~%w-]+):([ \t!-~]*)$")
       if name == nil then return refuse("syntax") end
       if seen[name:lower()] then return refuse("duplicate_field") end
@@ -285,7 +281,7 @@ core.register_action("picop", { "tcp-req" }, function(txn)
       if name:lower() == FIELD then env_id = value end
     end
   end
-  if not PROPAGATE then channel:remove(0, fixed + length) end
+  if not PROPAGATE then channel:remove(0, FIXED + length) end
   return route(txn, env_id, false)
 end)
 
