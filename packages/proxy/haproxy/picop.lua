@@ -1,8 +1,9 @@
 -- PiCoP on HAProxy: a tcp-request content action that reads the PiCoP header at the front of each
 -- connection, removes it (or keeps it, with propagate), and sets where HAProxy relays the
--- connection; HAProxy then relays natively. Loaded by the configuration `picop-proxy haproxy`
--- writes, which sets its parameters as `picop.*` process variables and calls the action
--- `lua.picop` in the frontend. The header's rules are @picop/codec's.
+-- connection; HAProxy then relays natively. Loaded by the configuration `picop-haproxy` prints,
+-- which gives its settings as PICOP_HAPROXY_* environment variables (`setenv`) and calls the
+-- fetch `lua.picop_need` and the actions `lua.picop` and `lua.picop_incomplete` in the frontend.
+-- The header's rules are @picop/codec's.
 
 local SIGNATURE = "\r\n\r\n\0\r\nQUIT\n"
 
