@@ -1,8 +1,10 @@
+import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
 const packagesDir = fileURLToPath(new URL('./packages/', import.meta.url));
+const HAVE_HAPROXY = spawnSync('haproxy', ['-v']).status === 0;
 const modulesDir = fileURLToPath(new URL('./node_modules/', import.meta.url));
 
 // Tests run against each package's sources; test/packaging.test.ts checks the built dist/.
@@ -88,6 +90,23 @@ export default defineConfig({
         },
         extends: true as const,
       },
+      // The proxy's relay tests again on PiCoP on HAProxy (picop-haproxy's configuration and
+      // haproxy/picop.lua in a real HAProxy), where HAProxy is installed (CI installs it).
+      ...(HAVE_HAPROXY
+        ? [
+            {
+              resolve: { alias },
+              test: {
+                name: 'proxy-haproxy',
+                include: [
+                  'packages/proxy/test/{robustness,routes-by-env-id,hardening,routes-file,go-reference-interop}.test.ts',
+                ],
+                env: { PICOP_PROXY_ENGINE: 'haproxy' },
+              },
+              extends: true as const,
+            },
+          ]
+        : []),
       // The idiom matrices again under the real instrumentations and a PicopGuard in throw mode:
       // no wrapper's work may be taken for work that escaped its environment.
       {

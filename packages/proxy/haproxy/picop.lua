@@ -168,36 +168,40 @@ if STATIC_ROUTES ~= "" then
 end
 
 -- The routes file, read at start and again whenever its text changes (a ConfigMap's symlink swap
--- included: the path is opened anew each time). An unreadable or invalid file keeps the last
--- good routes, counted.
-local last_text = nil
-local function reload()
-  local file = io.open(ROUTES_FILE, "r")
-  if file == nil then
-    if last_text ~= nil then reload_failures = reload_failures + 1 end
-    last_text = nil
-    return
-  end
-  local text = file:read("a")
-  file:close()
-  if text == last_text then return end
+-- included: the path is opened anew each time). Returns "changed" and the routes, "same", or
+-- "bad" and why.
+local last_text = false
+local function read_routes_file()
+  local file, err = io.open(ROUTES_FILE, "r")
+  local text = file and file:read("a")
+  if file then file:close() end
+  if text == last_text then return "same" end
   last_text = text
-  local parsed, err = parse_routes(text)
-  if parsed == nil then
-    reload_failures = reload_failures + 1
-    core.Warning("picop: routes file " .. ROUTES_FILE .. " ignored (" .. err .. "): keeping the last good routes")
-    return
-  end
-  routes = parsed
-  reloads = reloads + 1
+  if text == nil then return "bad", err end
+  local parsed, why = parse_routes(text)
+  if parsed == nil then return "bad", why end
+  return "changed", parsed
 end
 
 if ROUTES_FILE ~= "" then
-  core.register_init(reload)
+  -- As picop-proxy: no start on a file it cannot use.
+  local outcome, result = read_routes_file()
+  if outcome ~= "changed" then
+    error("picop: routes file " .. ROUTES_FILE .. " refused: " .. tostring(result))
+  end
+  routes = result
+  -- Re-read each second; an unreadable or invalid file keeps the last good routes, counted.
   core.register_task(function()
     while true do
       core.sleep(1)
-      reload()
+      outcome, result = read_routes_file()
+      if outcome == "changed" then
+        routes = result
+        reloads = reloads + 1
+      elseif outcome == "bad" then
+        reload_failures = reload_failures + 1
+        core.Warning("picop: routes file " .. ROUTES_FILE .. " ignored (" .. tostring(result) .. "): keeping the last good routes")
+      end
     end
   end)
 end
@@ -250,9 +254,12 @@ core.register_fetches("picop_need", function(txn)
 end)
 
 -- A connection whose header did not arrive whole: the client closed, or the inspect delay (the
--- header timeout) ended.
+-- header timeout) ended. In optional mode a client that closed having sent nothing is a plain one
+-- (connected, its close passed on).
 core.register_action("picop_incomplete", { "tcp-req" }, function(txn)
-  return refuse(txn.req:may_recv() and "timeout" or "truncated")
+  if txn.req:may_recv() then return refuse("timeout") end
+  if MODE == "optional" and txn.req:input() == 0 then return route(txn, nil, true) end
+  return refuse("truncated")
 end)
 
 core.register_action("picop", { "tcp-req" }, function(txn)

@@ -2,7 +2,6 @@
 // its bytes, written here as they come off the wire, and a Node client in that dialect.
 import net from 'node:net';
 import { connect } from '@picop/net-wrap';
-import { createProxy, type PicopProxy } from '@picop/proxy';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SIGNATURE_HEX } from '../../../test/support/header.js';
 import { runId } from '../../../test/support/run-id.js';
@@ -12,6 +11,7 @@ import {
   REDIS_PORT,
   startRedis,
 } from '../../../test/support/servers.js';
+import { startProxy, type TestProxy } from './engine.js';
 import { RespClient } from './helpers.js';
 
 const SIGNATURE = SIGNATURE_HEX;
@@ -26,17 +26,17 @@ function goClient(port: number, headerHex: string): RespClient {
 
 describe('picop-proxy --dialect picop-go with the Go reference traffic', () => {
   let second: ExtraServer;
-  let proxy: PicopProxy;
+  let proxy: TestProxy;
   let port: number;
   beforeAll(async () => {
     second = await startRedis();
-    proxy = createProxy({
+    proxy = await startProxy({
       listen: '127.0.0.1:0',
       dialect: 'picop-go',
       defaultRoute: `${REDIS_HOST}:${REDIS_PORT}`,
       routes: { 'feature-1': `127.0.0.1:${second.port}` },
     });
-    port = (await proxy.listen()).port;
+    port = proxy.port;
   });
   afterAll(async () => {
     await proxy.close(100);
@@ -57,7 +57,7 @@ describe('picop-proxy --dialect picop-go with the Go reference traffic', () => {
     expect(await direct2.command('GET', key)).toBe('go-feature-1');
     await direct1.command('DEL', key);
     for (const c of [baseline, feature, direct1, direct2]) c.close();
-    expect(proxy.stats().byEnv['feature-1']?.accepted).toBe(1);
+    expect((await proxy.stats()).byEnv['feature-1']?.accepted).toBe(1);
   });
 
   it('takes a Node client in the picop-go dialect with no Env-Id', async () => {

@@ -1,7 +1,7 @@
 // PiCoP on HAProxy: `picop-haproxy`'s configuration and the Lua action (haproxy/picop.lua) run in a
 // real HAProxy, in front of destinations that tell who they are and what bytes reached them.
 // Skipped where HAProxy is not installed (CI installs it).
-import { execFile, spawn, spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, renameSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
@@ -10,13 +10,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { encodeHeader } from '@picop/codec';
+import type { ProxyOptions } from '@picop/proxy';
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { freePort, listen, waitForPort } from '../../../test/support/servers.js';
-import type { ProxyConfig } from '../src/config.js';
-import { haproxyConfig } from '../src/haproxy.js';
+import { listen } from '../../../test/support/servers.js';
+import { HAVE_HAPROXY, startHaproxy, type TestProxy } from './engine.js';
 
-const LUA = fileURLToPath(new URL('../haproxy/picop.lua', import.meta.url));
-const HAVE_HAPROXY = spawnSync('haproxy', ['-v']).status === 0;
 const stops: Array<() => void> = [];
 afterAll(() => {
   for (const stop of stops) stop();
@@ -42,28 +40,11 @@ async function destination(name: string): Promise<number> {
   return port;
 }
 
-/** HAProxy running the configuration of `config` (listen on a free port); its port. */
-async function haproxy(
-  config: Omit<ProxyConfig, 'listen'>,
-): Promise<{ port: number; admin: number }> {
-  const port = await freePort();
-  const admin = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), 'picop-haproxy-'));
-  const text = haproxyConfig(
-    {
-      maxConnections: 1000,
-      ...config,
-      listen: { host: '127.0.0.1', port },
-      admin: { host: '127.0.0.1', port: admin },
-    },
-    LUA,
-  );
-  writeFileSync(join(dir, 'haproxy.cfg'), text);
-  const child = spawn('haproxy', ['-f', join(dir, 'haproxy.cfg'), '-db'], { stdio: 'ignore' });
-  stops.push(() => child.kill());
-  await waitForPort(port, 15_000, child);
-  await waitForPort(admin, 15_000, child);
-  return { port, admin };
+/** HAProxy running picop-haproxy's configuration of `options` (listening on a free port). */
+async function haproxy(options: Omit<ProxyOptions, 'listen'>): Promise<TestProxy> {
+  const proxy = await startHaproxy({ listen: '127.0.0.1:0', ...options });
+  stops.push(() => proxy.close(0));
+  return proxy;
 }
 
 /** Connects, writes `chunks` (one write each, in order), then "ping"; what came back, or "closed". */
@@ -89,11 +70,6 @@ const hex = (bytes: string | Buffer) => Buffer.from(bytes).toString('hex');
 const ping = hex('ping');
 const header = (envId?: string) => encodeHeader(envId === undefined ? {} : { 'Env-Id': envId });
 const bytesOf = (b: Buffer) => [...b].map((x) => Buffer.of(x));
-
-/** PiCoP's counters the admin frontend serves at /metrics/picop. */
-async function counters(admin: number): Promise<string> {
-  return (await fetch(`http://127.0.0.1:${admin}/metrics/picop`)).text();
-}
 
 describe('picop-haproxy', () => {
   const bin = fileURLToPath(new URL('../bin/picop-haproxy.js', import.meta.url));
@@ -129,10 +105,11 @@ describe.skipIf(!HAVE_HAPROXY)('PiCoP on HAProxy (picop-haproxy + picop.lua)', (
   it('routes by Env-Id, strips the header, and sends the rest untouched; baseline to the default', async () => {
     const main = await destination('main');
     const feature = await destination('feature-1');
-    const { port, admin } = await haproxy({
+    const proxy = await haproxy({
       defaultRoute: `127.0.0.1:${main}`,
       routes: { 'feature-1': `127.0.0.1:${feature}` },
     });
+    const { port } = proxy;
     expect(await exchange(port, [header('feature-1')])).toBe(`feature-1:${ping}`);
     expect(await exchange(port, [header()])).toBe(`main:${ping}`);
     expect(await exchange(port, [header('feature-9')])).toBe(`main:${ping}`);
@@ -140,7 +117,7 @@ describe.skipIf(!HAVE_HAPROXY)('PiCoP on HAProxy (picop-haproxy + picop.lua)', (
     expect(
       await exchange(port, bytesOf(Buffer.concat([header('feature-1'), Buffer.from('x')]))),
     ).toBe(`feature-1:${hex('x')}${ping}`);
-    const metrics = await counters(admin);
+    const metrics = await proxy.metrics();
     expect(metrics).toContain('picop_proxy_connections_accepted_total{env="feature-1"} 2');
     expect(metrics).toContain('picop_proxy_connections_accepted_total{env="_default"} 2');
   });
@@ -158,11 +135,12 @@ describe.skipIf(!HAVE_HAPROXY)('PiCoP on HAProxy (picop-haproxy + picop.lua)', (
 
   it('closes and counts bad headers: no signature, a bad version, a duplicate field, too large, too slow', async () => {
     const main = await destination('main');
-    const { port, admin } = await haproxy({
+    const proxy = await haproxy({
       defaultRoute: `127.0.0.1:${main}`,
       maxHeaderBytes: 64,
       headerTimeoutMs: 300,
     });
+    const { port } = proxy;
     const good = header('feature-1');
     const badVersion = Buffer.from(good);
     badVersion[12] = 0x02;
@@ -181,7 +159,7 @@ describe.skipIf(!HAVE_HAPROXY)('PiCoP on HAProxy (picop-haproxy + picop.lua)', (
     stalled.on('error', () => {});
     stalled.write(good.subarray(0, 10));
     await once(stalled, 'close');
-    const metrics = await counters(admin);
+    const metrics = await proxy.metrics();
     for (const reason of ['signature', 'version', 'duplicate_field', 'too_large', 'timeout']) {
       expect(metrics).toContain(`env="_unknown",reason="${reason}"`);
     }
@@ -242,7 +220,11 @@ describe.skipIf(!HAVE_HAPROXY)('PiCoP on HAProxy (picop-haproxy + picop.lua)', (
       renameSync(`${file}.tmp`, file);
     };
     write(JSON.stringify({ 'feature-1': `127.0.0.1:${one}` }));
-    const { port, admin } = await haproxy({ defaultRoute: `127.0.0.1:${main}`, routesFile: file });
+    const proxy = await haproxy({
+      defaultRoute: `127.0.0.1:${main}`,
+      routesFile: file,
+    });
+    const { port } = proxy;
     expect(await exchange(port, [header('feature-1')])).toBe(`one:${ping}`);
     // The Go reference's format too.
     // The action re-reads the file once a second: HAProxy gives no event to wait on.
@@ -271,7 +253,7 @@ describe.skipIf(!HAVE_HAPROXY)('PiCoP on HAProxy (picop-haproxy + picop.lua)', (
     write('{ not json');
     await vi.waitFor(
       async () =>
-        expect(await counters(admin)).toContain('picop_proxy_routes_reload_failures_total 1'),
+        expect(await proxy.metrics()).toContain('picop_proxy_routes_reload_failures_total 1'),
       reread,
     );
     expect(await exchange(port, [header('feature-1')])).toBe(`one:${ping}`);

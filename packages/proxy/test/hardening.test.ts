@@ -4,8 +4,9 @@ import { readdirSync } from 'node:fs';
 import net from 'node:net';
 import { decodeHeader, encodeHeader } from '@picop/codec';
 import { connect } from '@picop/net-wrap';
-import { createProxy } from '@picop/proxy';
-import { afterAll, describe, expect, it } from 'vitest';
+import type { createProxy } from '@picop/proxy';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import { ON_HAPROXY, startProxy } from './engine.js';
 import { echoServer, readAll, useEchoProxies } from './helpers.js';
 
 describe('proxy hardening', () => {
@@ -29,12 +30,17 @@ describe('proxy hardening', () => {
     expect(busy.destroyed).toBe(false);
     busy.end();
     expect(await busyReceived).toBe('xxxxxxbye');
-    expect(proxy.stats().byEnv['feature-1']?.failed).toEqual({ idle_timeout: 1 });
+    // A difference, pinned: HAProxy closes it (its client and server timeouts) but counts no
+    // failure for it.
+    expect((await proxy.stats()).byEnv['feature-1']?.failed).toEqual(
+      ON_HAPROXY ? {} : { idle_timeout: 1 },
+    );
   });
 
   it('counts bytes as they flow, before the connection closes', async () => {
     const { proxy, port } = await start();
-    const client = connect({ host: '127.0.0.1', port, fields: { 'Env-Id': 'feature-1' } });
+    const fields = { 'Env-Id': 'feature-1' };
+    const client = connect({ host: '127.0.0.1', port, fields });
     const echoed = new Promise<void>((resolve) => {
       let n = 0;
       client.on('data', (d) => {
@@ -45,8 +51,34 @@ describe('proxy hardening', () => {
     client.write('a'.repeat(1000));
     client.write('b'.repeat(2000));
     await echoed;
-    const stats = proxy.stats().byEnv['feature-1'];
-    expect(stats).toMatchObject({ active: 1, bytesToDestination: 3000, bytesToClient: 3000 });
+    if (proxy.node === undefined) {
+      // A difference, pinned: HAProxy counts a relayed connection's bytes in its own exporter, for
+      // the frontend (the header's included), not by Env-Id, and not before the connection ends.
+      const bytes = async (direction: string) =>
+        Number(
+          (await proxy.metrics()).match(
+            new RegExp(
+              `^haproxy_frontend_bytes_${direction}_total\\{proxy="picop"\\} (\\d+)$`,
+              'm',
+            ),
+          )?.[1],
+        );
+      expect([await bytes('in'), await bytes('out')]).toEqual([0, 0]);
+      client.end();
+      // HAProxy gives no event for a connection's end: its counters are watched.
+      await vi.waitFor(async () =>
+        expect([await bytes('in'), await bytes('out')]).toEqual([
+          3000 + encodeHeader(fields).length,
+          3000 + 'bye'.length,
+        ]),
+      );
+    } else {
+      expect(proxy.node.stats().byEnv['feature-1']).toMatchObject({
+        active: 1,
+        bytesToDestination: 3000,
+        bytesToClient: 3000,
+      });
+    }
     client.destroy();
   });
 
@@ -83,46 +115,56 @@ describe('proxy hardening', () => {
     const decoded = decodeHeader(bytes, { maxLength: 9000 });
     expect(decoded.fields.get('X-Note')).toHaveLength(6000);
     expect(bytes.subarray(decoded.byteLength).toString()).toBe('payload');
-    expect(proxy.stats().byEnv.big?.failed).toEqual({});
+    expect((await proxy.stats()).byEnv.big?.failed).toEqual({});
   });
 
-  it('tells a client that sent no header what to do, naming --header-timeout', async () => {
-    const lines: Array<Record<string, unknown>> = [];
-    const logger = {
-      info: (obj: Record<string, unknown>) => lines.push(obj),
-      debug: () => {},
-      error: () => {},
-    };
-    const { port } = await start({
-      headerTimeoutMs: 100,
-      logger: logger as unknown as Parameters<typeof createProxy>[0]['logger'],
-    });
-    const mute = net.connect({ host: '127.0.0.1', port });
-    await readAll(mute);
-    expect(String(lines[0]?.err)).toMatch(
-      /No PiCoP header within 100 ms.*wrapped.*--header-timeout/,
-    );
-  });
+  // HAProxy logs in its own format (picop.lua writes warnings only): these two are picop-proxy's.
+  it.skipIf(ON_HAPROXY)(
+    'tells a client that sent no header what to do, naming --header-timeout',
+    async () => {
+      const lines: Array<Record<string, unknown>> = [];
+      const logger = {
+        info: (obj: Record<string, unknown>) => lines.push(obj),
+        debug: () => {},
+        error: () => {},
+      };
+      const { port } = await start({
+        headerTimeoutMs: 100,
+        logger: logger as unknown as Parameters<typeof createProxy>[0]['logger'],
+      });
+      const mute = net.connect({ host: '127.0.0.1', port });
+      await readAll(mute);
+      expect(String(lines[0]?.err)).toMatch(
+        /No PiCoP header within 100 ms.*wrapped.*--header-timeout/,
+      );
+    },
+  );
 
-  it('logs where a connection goes when routing is decided, not only when it closes', async () => {
-    const lines: Array<[Record<string, unknown>, string]> = [];
-    const logger = {
-      info: () => {},
-      debug: (obj: Record<string, unknown>, msg: string) => lines.push([obj, msg]),
-      error: () => {},
-    };
-    const { port } = await start({
-      logger: logger as unknown as Parameters<typeof createProxy>[0]['logger'],
-    });
-    const client = connect({ host: '127.0.0.1', port, fields: { 'Env-Id': 'feature-1' } });
-    client.write('x');
-    await new Promise((r) => client.once('data', r));
-    // Still open: the line is there already.
-    expect(lines).toEqual([
-      [expect.objectContaining({ envId: 'feature-1', destination: expect.any(String) }), 'routed'],
-    ]);
-    client.destroy();
-  });
+  it.skipIf(ON_HAPROXY)(
+    'logs where a connection goes when routing is decided, not only when it closes',
+    async () => {
+      const lines: Array<[Record<string, unknown>, string]> = [];
+      const logger = {
+        info: () => {},
+        debug: (obj: Record<string, unknown>, msg: string) => lines.push([obj, msg]),
+        error: () => {},
+      };
+      const { port } = await start({
+        logger: logger as unknown as Parameters<typeof createProxy>[0]['logger'],
+      });
+      const client = connect({ host: '127.0.0.1', port, fields: { 'Env-Id': 'feature-1' } });
+      client.write('x');
+      await new Promise((r) => client.once('data', r));
+      // Still open: the line is there already.
+      expect(lines).toEqual([
+        [
+          expect.objectContaining({ envId: 'feature-1', destination: expect.any(String) }),
+          'routed',
+        ],
+      ]);
+      client.destroy();
+    },
+  );
 
   it('closes connections past maxConnections on accept, and counts them', async () => {
     const { proxy, port } = await start({ maxConnections: 2 });
@@ -133,9 +175,21 @@ describe('proxy hardening', () => {
     });
     const clients = await Promise.all(open);
     const third = connect({ host: '127.0.0.1', port, fields: { 'Env-Id': 'feature-1' } });
+    if (ON_HAPROXY) {
+      // A difference, pinned: HAProxy does not accept past its maxconn (the kernel holds the
+      // connection), and accepts it once one closes.
+      third.write('x');
+      await once(third, 'connect');
+      expect(await proxy.connections()).toBe(2);
+      const echoed = once(third, 'data');
+      clients[0]?.destroy();
+      expect(String((await echoed)[0])).toBe('x');
+      for (const c of [...clients, third]) c.destroy();
+      return;
+    }
     expect(await readAll(third)).toBe('');
-    expect(proxy.stats().byEnv._unknown?.failed).toEqual({ max_connections: 1 });
-    expect(proxy.connections).toBe(2);
+    expect((await proxy.stats()).byEnv._unknown?.failed).toEqual({ max_connections: 1 });
+    expect(await proxy.connections()).toBe(2);
     for (const c of clients) c.destroy();
   });
 
@@ -151,7 +205,7 @@ describe('proxy hardening', () => {
     expect(closed).toBe(false);
     client.end();
     await closing;
-    expect(proxy.connections).toBe(0);
+    expect(await proxy.connections()).toBe(0);
   });
 });
 
@@ -160,11 +214,11 @@ describe('proxy hardening, with real sockets gone', () => {
     const fds = () => readdirSync('/proc/self/fd').length;
     const before = fds();
     const echo = await echoServer();
-    const proxy = createProxy({
+    const proxy = await startProxy({
       listen: '127.0.0.1:0',
       routes: { 'feature-1': `127.0.0.1:${echo.port}` },
     });
-    const { port } = await proxy.listen();
+    const { port } = proxy;
     let next = 0;
     await Promise.all(
       Array.from({ length: 16 }, async () => {
@@ -176,12 +230,12 @@ describe('proxy hardening, with real sockets gone', () => {
         }
       }),
     );
+    expect(await proxy.stats()).toMatchObject({ accepted: 10_000, failed: 0 });
     // close() resolves once every relay has ended (and closes the listener).
     await proxy.close(10_000);
     echo.server.close();
     await once(echo.server, 'close');
     expect(fds()).toBeLessThanOrEqual(before);
-    expect(proxy.stats()).toMatchObject({ accepted: 10_000, failed: 0 });
   }, 120_000);
 
   // Needs iproute2 and the right to make network namespaces (root, as in CI here).
@@ -220,26 +274,29 @@ describe('proxy hardening, with real sockets gone', () => {
           socket.on('close', () => closedAtEcho());
         });
         await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', resolve));
-        const proxy = createProxy({
+        const proxy = await startProxy({
           listen: `${hostIp}:0`,
           routes: { 'feature-1': `127.0.0.1:${(echo.address() as net.AddressInfo).port}` },
           idleTimeoutMs: 500,
         });
-        const { port } = await proxy.listen();
+        const { port } = proxy;
         const header = encodeHeader({ 'Env-Id': 'feature-1' }).toString('hex');
         const script = `const s = require('net').connect(${port}, '${hostIp}'); s.write(Buffer.from('${header}', 'hex')); s.write('hi'); s.on('data', () => console.log('echoed'));`;
         const child = spawn('ip', ['netns', 'exec', id, process.execPath, '-e', script], {
           stdio: ['ignore', 'pipe', 'inherit'],
         });
         await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
-        expect(proxy.connections).toBe(1);
+        expect(await proxy.connections()).toBe(1);
         // The link goes: nothing more reaches the proxy from that client, not even a RST.
         ip('link', 'del', `${id}h`);
         child.kill('SIGKILL');
         await echoClosed;
         // close() resolves once the relay has ended; a relay still open would hold it 60 s.
         await proxy.close(60_000);
-        expect(proxy.stats().byEnv['feature-1']?.failed).toEqual({ idle_timeout: 1 });
+        // (HAProxy counts no failure for it, as above.)
+        if (!ON_HAPROXY) {
+          expect((await proxy.stats()).byEnv['feature-1']?.failed).toEqual({ idle_timeout: 1 });
+        }
         echo.close();
       } finally {
         removeNetns();

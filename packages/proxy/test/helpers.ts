@@ -1,7 +1,8 @@
 import net from 'node:net';
 import { connect } from '@picop/net-wrap';
-import { createProxy, type PicopProxy, type ProxyOptions } from '@picop/proxy';
+import type { ProxyOptions } from '@picop/proxy';
 import { afterAll, afterEach, beforeAll } from 'vitest';
+import { startProxy, type TestProxy } from './engine.js';
 
 /** A tiny RESP client over one socket: enough to SET and GET through the proxy in tests. */
 export class RespClient {
@@ -100,12 +101,12 @@ export function readAll(socket: net.Socket): Promise<string> {
 }
 
 /**
- * An echo server for the file, and `start(options)`: a listening proxy whose default route (and,
- * with `routes`, more) is the echo server, closed after each test.
+ * An echo server for the file, and `start(options)`: a listening proxy (on the engine under test)
+ * whose default route (and, with `routes`, more) is the echo server, closed after each test.
  */
 export function useEchoProxies(routes: string[] = []) {
   let echo: Awaited<ReturnType<typeof echoServer>>;
-  const proxies: PicopProxy[] = [];
+  const proxies: TestProxy[] = [];
   beforeAll(async () => {
     echo = await echoServer();
   });
@@ -118,14 +119,14 @@ export function useEchoProxies(routes: string[] = []) {
   return {
     async start(options: Partial<ProxyOptions> = {}) {
       const to = `127.0.0.1:${echo.port}`;
-      const proxy = createProxy({
+      const proxy = await startProxy({
         listen: '127.0.0.1:0',
         defaultRoute: to,
         routes: Object.fromEntries(routes.map((envId) => [envId, to])),
         ...options,
       });
       proxies.push(proxy);
-      return { proxy, port: (await proxy.listen()).port };
+      return { proxy, port: proxy.port };
     },
   };
 }

@@ -1,7 +1,6 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { connect } from '@picop/net-wrap';
-import { createProxy, type PicopProxy } from '@picop/proxy';
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runId } from '../../../test/support/run-id.js';
@@ -16,24 +15,25 @@ import {
   REDIS_PORT,
   startRedis,
 } from '../../../test/support/servers.js';
+import { startProxy, type TestProxy } from './engine.js';
 import { RespClient } from './helpers.js';
 
 const run = runId();
 
 describe('routing real servers by Env-Id', () => {
   let second: ExtraServer;
-  let redisProxy: PicopProxy;
+  let redisProxy: TestProxy;
   let redisPort: number;
 
   beforeAll(async () => {
     second = await startRedis();
-    redisProxy = createProxy({
+    redisProxy = await startProxy({
       listen: '127.0.0.1:0',
       defaultRoute: `${REDIS_HOST}:${REDIS_PORT}`,
       routes: { 'feature-1': `127.0.0.1:${second.port}` },
       header: 'optional',
     });
-    redisPort = (await redisProxy.listen()).port;
+    redisPort = redisProxy.port;
   });
   afterAll(async () => {
     await redisProxy.close(100);
@@ -54,7 +54,7 @@ describe('routing real servers by Env-Id', () => {
     expect(await direct2.command('GET', key)).toBe('from-feature-1');
     await direct1.command('DEL', key);
     for (const c of [feature, baseline, direct1, direct2]) c.close();
-    expect(redisProxy.stats().byEnv['feature-1']?.accepted).toBeGreaterThanOrEqual(1);
+    expect((await redisProxy.stats()).byEnv['feature-1']?.accepted).toBeGreaterThanOrEqual(1);
   });
 
   it('an Env-Id without a route goes to the default route', async () => {
@@ -66,7 +66,7 @@ describe('routing real servers by Env-Id', () => {
     await direct.command('DEL', key);
     unknown.close();
     direct.close();
-    expect(redisProxy.stats().byEnv._default?.accepted).toBeGreaterThanOrEqual(1);
+    expect((await redisProxy.stats()).byEnv._default?.accepted).toBeGreaterThanOrEqual(1);
   });
 
   it('lets plain redis-cli through in optional mode, byte for byte', async () => {
@@ -78,15 +78,15 @@ describe('routing real servers by Env-Id', () => {
       'PING',
     ]);
     expect(stdout.trim()).toBe('PONG');
-    expect(redisProxy.stats().byEnv._plain?.accepted).toBeGreaterThanOrEqual(1);
+    expect((await redisProxy.stats()).byEnv._plain?.accepted).toBeGreaterThanOrEqual(1);
   });
 
   it('relays MariaDB (the server speaks first) for a client that sends the header', async () => {
-    const proxy = createProxy({
+    const proxy = await startProxy({
       listen: '127.0.0.1:0',
       defaultRoute: `${MYSQL_HOST}:${MYSQL_PORT}`,
     });
-    const { port } = await proxy.listen();
+    const { port } = proxy;
     const conn = await mysql.createConnection({
       user: MYSQL_USER,
       password: MYSQL_PASSWORD,
