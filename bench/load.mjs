@@ -6,6 +6,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort } from './ports.mjs';
 
 export const env = (name, fallback) => Number(process.env[name] ?? fallback);
 
@@ -93,7 +94,43 @@ export function stopAll() {
 /** Starts the picop-proxy command with `args`; resolves with its port and process id. */
 export function startPicopProxy(args) {
   const cli = fileURLToPath(new URL('../packages/proxy/dist/cli.js', import.meta.url));
-  return startNode(cli, ['--listen', '127.0.0.1:0', '--log-level', 'error', ...args]);
+  return startNode(cli, ['--listen', '127.0.0.1:0', '--log-level', 'error', ...args], undefined, [
+    // As docker/Dockerfile runs it (its README, "Memory").
+    '--max-semi-space-size=2',
+  ]);
+}
+
+/**
+ * Starts the authors' Go proxy (picop-rd/proxy) from the binary `PICOP_GO_PROXY` names, on `port`
+ * with `target` as its default route (where every Env-Id of the benchmarks goes), header
+ * propagation off, Go code on one thread (GOMAXPROCS=1) as the others; resolves with its pid, or
+ * undefined when `PICOP_GO_PROXY` is unset. This repository carries neither the binary nor a
+ * recipe for it: build it from the authors' source (packages/proxy/README.md, "Against the Go proxy").
+ */
+export async function startGoProxy(port, target) {
+  const bin = process.env.PICOP_GO_PROXY;
+  if (!bin) return undefined;
+  const child = spawn(
+    bin,
+    [
+      '-proxy-port',
+      String(port),
+      '-admin-port',
+      String(await freePort()),
+      '-default-addr',
+      target,
+      '-propagate=false',
+      '-id',
+      'bench',
+      // It keeps asking a controller to activate it: none here.
+      '-controller-url',
+      'http://127.0.0.1:1',
+    ],
+    { stdio: 'ignore', env: { ...process.env, GOMAXPROCS: '1' } },
+  );
+  children.add(child);
+  await waitForPort(port, child);
+  return { port, pid: child.pid };
 }
 
 /** Starts bench/naive-relay.mjs (`pipe()` both ways) in front of `targetPort`. */
@@ -104,8 +141,8 @@ export function startNaiveRelay(targetPort) {
 }
 
 /** Runs a Node script that prints "listening on <host>:<port>"; resolves with port and pid. */
-function startNode(script, args, listening = /listening on .*:(\d+)/) {
-  const child = spawn(process.execPath, [script, ...args], {
+function startNode(script, args, listening = /listening on .*:(\d+)/, nodeFlags = []) {
+  const child = spawn(process.execPath, [...nodeFlags, script, ...args], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   children.add(child);

@@ -1,6 +1,7 @@
 // picop-proxy and PiCoP on HAProxy (picop-haproxy's configuration, the Lua action) against plain
-// HAProxy (TCP mode, nbthread 1), a naive pipe() relay and a direct connection, side by side in one
-// run on 127.0.0.1, each proxy a separate process. Tune with BENCH_* variables.
+// HAProxy (TCP mode, nbthread 1), a naive pipe() relay, a direct connection and, with
+// PICOP_GO_PROXY naming its binary, the authors' Go proxy, side by side in one run on 127.0.0.1,
+// each proxy a separate process. Tune with BENCH_* variables.
 import { spawnSync } from 'node:child_process';
 import net from 'node:net';
 import { connect } from '@picop/net-wrap';
@@ -12,6 +13,7 @@ import {
   cpuMsOf,
   env,
   rssMbOf,
+  startGoProxy,
   startHaproxy,
   startNaiveRelay,
   startPicopHaproxy,
@@ -60,6 +62,12 @@ const picopHaproxy = {
   mysql: await startPicopHaproxy(await freePort(), ['--default', `${MYSQL.host}:${MYSQL.port}`]),
 };
 
+// The authors' Go proxy: it takes no client without a header (the plain loads skip it).
+const goProxy = {
+  redis: await startGoProxy(await freePort(), `${REDIS.host}:${REDIS.port}`),
+  mysql: await startGoProxy(await freePort(), `${MYSQL.host}:${MYSQL.port}`),
+};
+
 const naive = {
   redis: await startNaiveRelay(REDIS.port),
   mysql: await startNaiveRelay(MYSQL.port),
@@ -100,6 +108,20 @@ const targets = [
           mysql: picopHaproxy.mysql.port,
           header: true,
           pids: [picopHaproxy.redis.pid, picopHaproxy.mysql.pid],
+        },
+      ]
+    : []),
+  ...(goProxy.redis && goProxy.mysql
+    ? [
+        {
+          name: 'Go proxy (authors)',
+          redis: goProxy.redis.port,
+          mysql: goProxy.mysql.port,
+          header: true,
+          // The Go reference reads its own dialect (a 1-byte length) only.
+          dialect: 'picop-go',
+          headerOnly: true,
+          pids: [goProxy.redis.pid, goProxy.mysql.pid],
         },
       ]
     : []),
@@ -145,14 +167,17 @@ async function ioredisGets(port) {
   return result;
 }
 
+/** A connection to `port` that sends the header first, in the target's dialect. */
+const withHeader = (target, port) =>
+  connect({ host: '127.0.0.1', port, fields: { 'Env-Id': 'bench' }, dialect: target.dialect });
+
 async function mysqlSelects(target) {
   const pool = mysql.createPool({
     ...MYSQL,
     connectionLimit: 10,
     ...(target.header
       ? {
-          stream: () =>
-            connect({ host: '127.0.0.1', port: target.mysql, fields: { 'Env-Id': 'bench' } }),
+          stream: () => withHeader(target, target.mysql),
         }
       : { host: '127.0.0.1', port: target.mysql }),
   });
@@ -162,10 +187,54 @@ async function mysqlSelects(target) {
   return result;
 }
 
+/**
+ * GET on `connections` persistent connections, one in flight on each: raw RESP over sockets that
+ * send the header where the target reads one (all proxies alike: the Go proxy takes no other).
+ */
+async function respGets(target, connections) {
+  const GET = Buffer.from('*2\r\n$3\r\nGET\r\n$11\r\npicop:bench\r\n');
+  const REPLY = '$5\r\nvalue\r\n'.length;
+  const open = () =>
+    new Promise((resolve, reject) => {
+      const socket = target.header
+        ? withHeader(target, target.redis)
+        : net.connect({ host: '127.0.0.1', port: target.redis, noDelay: true });
+      socket.on('error', reject);
+      let got = 0;
+      let done;
+      const get = () =>
+        new Promise((r) => {
+          done = r;
+          socket.write(GET);
+        });
+      socket.write('*3\r\n$3\r\nSET\r\n$11\r\npicop:bench\r\n$5\r\nvalue\r\n');
+      // +OK, then a GET's reply at a time.
+      socket.once('data', () => {
+        socket.on('data', (d) => {
+          got += d.length;
+          if (got >= REPLY) {
+            got -= REPLY;
+            done();
+          }
+        });
+        resolve({ socket, get });
+      });
+    });
+  const clients = await Promise.all(Array.from({ length: connections }, open));
+  const idle = [...clients];
+  const result = await closedLoop(N_REDIS, connections, async () => {
+    const client = idle.pop();
+    await client.get();
+    idle.push(client);
+  });
+  for (const { socket } of clients) socket.destroy();
+  return result;
+}
+
 function pingOnNewConnection(target) {
   return new Promise((resolve, reject) => {
     const socket = target.header
-      ? connect({ host: '127.0.0.1', port: target.redis, fields: { 'Env-Id': 'bench' } })
+      ? withHeader(target, target.redis)
       : net.connect({ host: '127.0.0.1', port: target.redis, noDelay: true });
     socket.on('error', reject);
     socket.write('PING\r\n');
@@ -176,9 +245,14 @@ function pingOnNewConnection(target) {
   });
 }
 
+// Loads of clients that send no header (picop-proxy and PiCoP on HAProxy take them in optional
+// mode) skip the Go proxy.
+const PLAIN = true;
 const CASES = [
-  ['redis-benchmark GET -c 32', (t) => redisBenchmark(t.redis)],
-  ['ioredis GET, 32 in flight', (t) => ioredisGets(t.redis)],
+  ['redis-benchmark GET -c 32', (t) => redisBenchmark(t.redis), PLAIN],
+  ['ioredis GET, 32 in flight', (t) => ioredisGets(t.redis), PLAIN],
+  ['GET on 32 connections (header)', (t) => respGets(t, 32)],
+  ['GET on 1 connection (header)', (t) => respGets(t, 1)],
   ['mysql2 pool of 10, SELECT 1, 32 in flight', (t) => mysqlSelects(t)],
   [
     'new connection per op (PING)',
@@ -188,13 +262,14 @@ const CASES = [
 
 const only = process.env.BENCH_CASES; // e.g. BENCH_CASES=ioredis,mysql
 const rows = [];
-for (const [label, run] of CASES.filter(
+for (const [label, run, plain] of CASES.filter(
   ([l]) => !only || only.split(',').some((w) => l.includes(w)),
 )) {
   const best = new Map();
+  const through = targets.filter((t) => !(plain && t.headerOnly));
   // Rounds interleave the targets, so drift in the machine's speed hits each of them alike.
   for (let round = 0; round < ROUNDS; round++) {
-    for (const target of targets) {
+    for (const target of through) {
       const cpuBefore = proxyCpuMs(target);
       const r = await run(target);
       r.proxyCpuUsPerOp = ((proxyCpuMs(target) - cpuBefore) * 1000) / r.ops;
@@ -205,10 +280,11 @@ for (const [label, run] of CASES.filter(
   }
   const direct = best.get('direct');
   const ha = best.get('haproxy');
-  for (const target of targets) {
+  const go = best.get('Go proxy (authors)');
+  for (const target of through) {
     const r = best.get(target.name);
     rows.push([
-      target === targets[0] ? label : '',
+      target === through[0] ? label : '',
       target.name,
       fmtOps(r.opsPerSec),
       r.p50.toFixed(3),
@@ -218,6 +294,9 @@ for (const [label, run] of CASES.filter(
       Number.isNaN(r.proxyCpuUsPerOp) ? '' : r.proxyCpuUsPerOp.toFixed(1),
       ha && target.pids ? fmtRatio(r.proxyCpuUsPerOp / ha.proxyCpuUsPerOp) : '',
       r.rssMb === undefined ? '' : r.rssMb.toFixed(0),
+      go && target.pids
+        ? `${fmtRatio(r.opsPerSec / go.opsPerSec)} (CPU ${fmtRatio(r.proxyCpuUsPerOp / go.proxyCpuUsPerOp)})`
+        : '',
     ]);
   }
 }
@@ -235,6 +314,7 @@ table(
     'proxy CPU µs/op',
     'CPU vs HAProxy',
     'RSS MB (its processes)',
+    goProxy.redis ? 'vs Go proxy (CPU)' : 'vs Go proxy: set PICOP_GO_PROXY',
   ],
   rows,
 );

@@ -95,7 +95,7 @@ const VIEWS = new Set([
 // State of the active environment's connection, not the baseline's.
 const STATE = new Set(['isWatching', 'isDirtyWatch', 'isPubSubActive']);
 // Pub/sub: the listener (second argument) runs in the subscribing environment.
-const SUBSCRIBE = /^(s|p|S|P)?(UN)?SUBSCRIBE$|^[sp]?[Uu]nsubscribe$|^[sp]?[Ss]ubscribe$/;
+const SUBSCRIBE = /^[sp]?(un)?subscribe$/i;
 
 const ROUTERS = new WeakMap<object, Router>();
 

@@ -117,14 +117,15 @@ local function json_decode(text)
   return nil, tostring(result)
 end
 
--- "host:port", "[v6]:port": host and port, or nil.
+-- "host:port", "[v6]:port": host, port and whether the host is an IP address (else a name for
+-- HAProxy's resolver), or nil.
 local function parse_address(text)
   if type(text) ~= "string" then return nil end
   local host, port = text:match("^%[(.+)%]:(%d+)$")
   if not host then host, port = text:match("^([^:]+):(%d+)$") end
   port = tonumber(port)
   if not host or not port or port < 1 or port > 65535 then return nil end
-  return { host = host, port = port }
+  return { host = host, port = port, ip = host:match("^[%d.]+$") ~= nil or host:find(":", 1, true) ~= nil }
 end
 
 -- The Env-Id rule of @picop/codec: visible ASCII, no space.
@@ -219,7 +220,7 @@ local function route(txn, env_id, plain)
     return act.DENY
   end
   accept(label)
-  if destination.host:match("^[%d.]+$") or destination.host:find(":", 1, true) then
+  if destination.ip then
     txn:set_var("txn.picop_ip", destination.host)
   else
     txn:set_var("txn.picop_host", destination.host)
@@ -231,24 +232,33 @@ end
 -- The header's fixed part: 15 bytes, 14 in the picop-go dialect (a 1-byte length).
 local FIXED = DIALECT == "picop-go" and 14 or 15
 
--- The context's length, from a channel holding the fixed part.
-local function context_length(channel)
-  if DIALECT == "picop-go" then return channel:data(13, 1):byte(1) end
-  local bytes = channel:data(13, 2)
-  return bytes:byte(1) * 256 + bytes:byte(2)
+-- The connection's first bytes, up to the header's fixed part (one copy out of the buffer), and
+-- how many have arrived.
+local function head_of(channel)
+  local have = channel:input()
+  return channel:data(0, math.min(have, FIXED)) or "", have
+end
+
+-- Whether `head` is (so far) the signature: decided at its first differing byte.
+local function signed(head)
+  local n = math.min(#head, #SIGNATURE)
+  return head:sub(1, n) == SIGNATURE:sub(1, n)
+end
+
+-- The context's length, from the fixed part.
+local function context_length(head)
+  if DIALECT == "picop-go" then return head:byte(14) end
+  return head:byte(14) * 256 + head:byte(15)
 end
 
 -- How many bytes the connection's header needs, from what has arrived (HAProxy waits until the
 -- request holds that many, or the inspect delay ends, before the action runs): 0 once it can be
 -- decided (a complete header, a client without one, a header that is bad or too large).
 core.register_fetches("picop_need", function(txn)
-  local channel = txn.req
-  local have = channel:input()
-  local head = channel:data(0, math.min(have, #SIGNATURE)) or ""
-  if SIGNATURE:sub(1, #head) ~= head then return 0 end
-  if have < #SIGNATURE then return #SIGNATURE end
+  local head, have = head_of(txn.req)
+  if not signed(head) then return 0 end
   if have < FIXED then return FIXED end
-  local length = context_length(channel)
+  local length = context_length(head)
   if length > MAX_BYTES or have >= FIXED + length then return 0 end
   return FIXED + length
 end)
@@ -264,18 +274,15 @@ end)
 
 core.register_action("picop", { "tcp-req" }, function(txn)
   local channel = txn.req
-  local have = channel:input()
-  -- The signature, decided at its first differing byte (optional mode: such a client goes to the
-  -- default route untouched).
-  for i = 1, math.min(have, #SIGNATURE) do
-    if channel:data(i - 1, 1) ~= SIGNATURE:sub(i, i) then
-      if MODE == "optional" then return route(txn, nil, true) end
-      return refuse("signature")
-    end
+  local head, have = head_of(channel)
+  -- Not the signature: optional mode sends such a client to the default route untouched.
+  if not signed(head) then
+    if MODE == "optional" then return route(txn, nil, true) end
+    return refuse("signature")
   end
   if have < FIXED then return refuse("truncated") end
-  if channel:data(12, 1) ~= "\1" then return refuse("version") end
-  local length = context_length(channel)
+  if head:byte(13) ~= 1 then return refuse("version") end
+  local length = context_length(head)
   if length > MAX_BYTES then return refuse("too_large") end
   if have < FIXED + length then return refuse("truncated") end
   local env_id = nil

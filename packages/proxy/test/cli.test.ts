@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,6 +9,11 @@ import { loadConfig } from '../src/config.js';
 import { echoServer, readAll } from './helpers.js';
 
 const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+// What the image runs the command with (docker/Dockerfile), and the README recommends: a small
+// young generation, so that connection churn does not grow the heap.
+const MEMORY_NODE_OPTIONS = /^ENV NODE_OPTIONS=(.+)$/m.exec(
+  readFileSync(fileURLToPath(new URL('../../../docker/Dockerfile', import.meta.url)), 'utf8'),
+)?.[1];
 
 function startCli(
   args: string[],
@@ -171,4 +176,36 @@ describe('picop-proxy command', () => {
       expect(stderr).toMatch(message);
     }
   });
+
+  // The documented bound (README, "Memory"): with the V8 setting the image applies.
+  const BOUND_MIB = 128;
+  it.runIf(existsSync('/proc/self/status'))(
+    `stays under ${BOUND_MIB} MiB of resident memory over 20,000 connection cycles, with NODE_OPTIONS=${MEMORY_NODE_OPTIONS}`,
+    async () => {
+      expect(MEMORY_NODE_OPTIONS).toBe('--max-semi-space-size=2');
+      const { child, started } = startCli(
+        ['--listen', '127.0.0.1:0', '--default', `127.0.0.1:${echo.port}`, '--log-level', 'error'],
+        { NODE_OPTIONS: MEMORY_NODE_OPTIONS },
+      );
+      const port = portIn((await started).listen);
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: 32 }, async () => {
+          while (next++ < 20_000) {
+            const client = connect({ host: '127.0.0.1', port, fields: { 'Env-Id': 'feature-1' } });
+            const reply = readAll(client);
+            client.end('x');
+            if ((await reply) !== 'xbye') throw new Error('relay failed');
+          }
+        }),
+      );
+      // The peak since it started (VmHWM), not only what it holds now.
+      const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
+      const peakMib = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1]) / 1024;
+      child.kill('SIGTERM');
+      expect(peakMib).toBeGreaterThan(0);
+      expect(peakMib).toBeLessThan(BOUND_MIB);
+    },
+    120_000,
+  );
 });
