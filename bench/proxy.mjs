@@ -73,6 +73,23 @@ const naive = {
   mysql: await startNaiveRelay(MYSQL.port),
 };
 
+/**
+ * A proxy process per server (`pair`: { redis, mysql } of { port, pid }) as a target, or none
+ * where it did not start (not installed, not given).
+ */
+const proxied = (name, pair, options) =>
+  pair.redis && pair.mysql
+    ? [
+        {
+          name,
+          redis: pair.redis.port,
+          mysql: pair.mysql.port,
+          pids: [pair.redis.pid, pair.mysql.pid],
+          ...options,
+        },
+      ]
+    : [];
+
 const targets = [
   { name: 'direct', redis: REDIS.port, mysql: MYSQL.port, header: false },
   ...(haproxy
@@ -86,45 +103,15 @@ const targets = [
         },
       ]
     : []),
-  {
-    name: 'naive pipe()',
-    redis: naive.redis.port,
-    mysql: naive.mysql.port,
-    header: false,
-    pids: [naive.redis.pid, naive.mysql.pid],
-  },
-  {
-    name: 'picop-proxy',
-    redis: picop.redis.port,
-    mysql: picop.mysql.port,
+  ...proxied('naive pipe()', naive, { header: false }),
+  ...proxied('picop-proxy', picop, { header: true }),
+  ...proxied('haproxy + picop.lua', picopHaproxy, { header: true }),
+  // The Go reference reads its own dialect (a 1-byte length) only, and no client without one.
+  ...proxied('Go proxy (authors)', goProxy, {
     header: true,
-    pids: [picop.redis.pid, picop.mysql.pid],
-  },
-  ...(picopHaproxy.redis && picopHaproxy.mysql
-    ? [
-        {
-          name: 'haproxy + picop.lua',
-          redis: picopHaproxy.redis.port,
-          mysql: picopHaproxy.mysql.port,
-          header: true,
-          pids: [picopHaproxy.redis.pid, picopHaproxy.mysql.pid],
-        },
-      ]
-    : []),
-  ...(goProxy.redis && goProxy.mysql
-    ? [
-        {
-          name: 'Go proxy (authors)',
-          redis: goProxy.redis.port,
-          mysql: goProxy.mysql.port,
-          header: true,
-          // The Go reference reads its own dialect (a 1-byte length) only.
-          dialect: 'picop-go',
-          headerOnly: true,
-          pids: [goProxy.redis.pid, goProxy.mysql.pid],
-        },
-      ]
-    : []),
+    dialect: 'picop-go',
+    headerOnly: true,
+  }),
 ];
 
 /** The proxy processes' CPU milliseconds so far (one of them works per case). */

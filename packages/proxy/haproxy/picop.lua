@@ -195,7 +195,7 @@ if ROUTES_FILE ~= "" then
   core.register_task(function()
     while true do
       core.sleep(1)
-      outcome, result = read_routes_file()
+      local outcome, result = read_routes_file()
       if outcome == "changed" then
         routes = result
         reloads = reloads + 1
